@@ -1,0 +1,1 @@
+"""edgewatch's benchmark suite: ``python -m bench`` writes BENCHMARKS.md."""

@@ -1,0 +1,114 @@
+"""Builds a running agent from a validated config: the one place that knows every part."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgewatch.config import (
+    Config,
+    CriSourceConfig,
+    FileSinkConfig,
+    FileSourceConfig,
+    IgSourceConfig,
+    SinkConfig,
+    SourceConfig,
+    StdoutSinkConfig,
+)
+from edgewatch.events.registry import resolve, resolve_many
+from edgewatch.pipeline.deadletter import DeadLetter
+from edgewatch.pipeline.filter import FilterStage
+from edgewatch.pipeline.runtime import Pipeline, Stage
+from edgewatch.pipeline.stats import Stats
+from edgewatch.sinks.base import Sink
+from edgewatch.sinks.file import FileSink
+from edgewatch.sinks.stdout import StdoutSink
+from edgewatch.sources.base import Source
+
+log = logging.getLogger("edgewatch.agent")
+
+
+def build_sink(cfg: SinkConfig) -> Sink:
+    if isinstance(cfg, StdoutSinkConfig):
+        return StdoutSink(cfg.format, name=cfg.name)
+    if isinstance(cfg, FileSinkConfig):
+        return FileSink(
+            cfg.path,
+            cfg.format,
+            max_bytes=int(cfg.max_bytes),
+            max_files=cfg.max_files,
+            name=cfg.name,
+        )
+    raise TypeError(f"unsupported sink config {cfg!r}")
+
+
+def build_source(cfg: SourceConfig, config: Config, filters: FilterStage) -> Source:
+    if isinstance(cfg, FileSourceConfig):
+        from edgewatch.sources.ndjson import NdjsonSource
+
+        return NdjsonSource(
+            cfg.paths,
+            gadget=resolve(cfg.gadget) if cfg.gadget else None,
+            name=cfg.name,
+            follow=cfg.follow,
+        )
+    if isinstance(cfg, CriSourceConfig):
+        from edgewatch.sources.cri import CriTailSource
+
+        checkpoint = cfg.checkpoint or config.state_dir / f"{cfg.name}-offsets.json"
+        return CriTailSource(
+            cfg.paths,
+            checkpoint=checkpoint,
+            container_gadgets=cfg.container_gadgets,
+            poll_interval=cfg.poll_interval,
+            start_at=cfg.start_at,
+            name=cfg.name,
+        )
+    if isinstance(cfg, IgSourceConfig):
+        from edgewatch.sources.ig.supervisor import IgSupervisor
+
+        specs = resolve_many(cfg.gadgets)
+        return IgSupervisor(
+            gadgets=specs,
+            mode=cfg.mode,
+            binary=cfg.binary,
+            gadgetctl=cfg.gadgetctl,
+            version=cfg.version,
+            selectors=filters.selectors(traces_host=cfg.host),
+            host=cfg.host,
+            gadget_params={resolve(k).family: v for k, v in cfg.gadget_params.items()},
+            image_prefix=cfg.image_prefix,
+            image_tag=cfg.image_tag,
+            restart_initial=cfg.restart.initial,
+            restart_max=cfg.restart.max,
+            stop_timeout=cfg.stop_timeout,
+            work_dir=config.state_dir / cfg.name,
+            name=cfg.name,
+        )
+    raise TypeError(f"unsupported source config {cfg!r}")
+
+
+def build_pipeline(
+    config: Config,
+    stats: Stats | None = None,
+    extra_sinks: Sequence[Sink] = (),
+    sinks: Sequence[Sink] | None = None,
+) -> tuple[Pipeline, FilterStage]:
+    stats = stats or Stats()
+    filters = FilterStage(config.filters, stats)
+    stages: list[Stage] = [filters]
+    built = list(sinks) if sinks is not None else [build_sink(s) for s in config.sinks]
+    built.extend(extra_sinks)
+    dl_path: Path | None = config.dead_letter_path()
+    dead_letter = DeadLetter(
+        dl_path,
+        max_bytes=int(config.dead_letter.max_bytes),
+        max_files=config.dead_letter.max_files,
+    )
+    pipeline = Pipeline(stages, built, stats=stats, dead_letter=dead_letter, node=config.node)
+    return pipeline, filters
+
+
+def build_sources(config: Config, filters: FilterStage) -> list[Source]:
+    return [build_source(s, config, filters) for s in config.sources]

@@ -1,0 +1,1 @@
+"""Where events go: stdout (the Container Insights path), rotating files, summaries."""

@@ -1,0 +1,1 @@
+"""Running Inspektor Gadget itself: the supervisor of ``ig`` processes."""
