@@ -9,7 +9,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
 
 import typer
 from rich.console import Console
@@ -320,6 +320,29 @@ def simulate(
             help="Attack to inject (repeatable): shell, miner, dns-tunnel, c2-ip, or all.",
         ),
     ] = None,
+    gadgets: Annotated[
+        str,
+        typer.Option(
+            "--gadgets",
+            help="Comma list of gadgets to emit (default: the seed's five), or all.",
+        ),
+    ] = "tcp,dns,sni,exec,seccomp",
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=16, help="Cluster nodes.")] = 3,
+    node_names: Annotated[
+        bool,
+        typer.Option(
+            "--node-names/--no-node-names",
+            help="Fill k8s.node and k8s.owner as ig --enrich-with-k8s-apiserver does.",
+        ),
+    ] = False,
+    max_line: Annotated[
+        int,
+        typer.Option("--max-line", min=64, help="cri: split longer lines into P chunks."),
+    ] = 16384,
+    stderr_noise: Annotated[
+        bool,
+        typer.Option("--stderr-noise", help="cri: mix in ig's own stderr warnings."),
+    ] = False,
 ) -> None:
     """Write realistic IG output of a small edge cluster, optionally with attacks in it.
 
@@ -334,6 +357,10 @@ def simulate(
     """
     from edgewatch import simulate as sim
 
+    try:
+        gadget_set = sim.resolve_gadgets(gadgets.split(","))
+    except sim.SimulationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--gadgets") from None
     if fmt not in sim.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(sim.FORMATS)}", param_hint="--format")
     scenarios = set(scenario or ())
@@ -359,22 +386,33 @@ def simulate(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("simulating", total=events)
-        stream = sim.generate(events, seed=seed, scenarios=sorted(scenarios))
-        if str(output) == "-":
-            written = sim.write(
+        stream = sim.generate(
+            events,
+            seed=seed,
+            scenarios=sorted(scenarios),
+            gadgets=gadget_set,
+            nodes=nodes,
+            node_names=node_names,
+        )
+
+        def write(out: BinaryIO) -> int:
+            return sim.write(
                 stream,
-                sys.stdout.buffer,
+                out,
                 fmt,
+                max_line=max_line,
+                stderr_noise=stderr_noise,
                 progress=lambda n: progress.update(task, completed=n),
             )
+
+        if str(output) == "-":
+            written = write(sys.stdout.buffer)
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
             with open(output, "wb") as fh:
-                written = sim.write(
-                    stream, fh, fmt, progress=lambda n: progress.update(task, completed=n)
-                )
+                written = write(fh)
     secs = time.monotonic() - started
-    err.print(f"wrote {written:,} lines ({fmt}) to {output} in {secs:.1f}s")
+    err.print(f"wrote {written:,} events ({fmt}) to {output} in {secs:.1f}s")
 
 
 @app.command()
@@ -402,7 +440,7 @@ def demo(
     _setup_logging("warning")
     from edgewatch import simulate as sim
     from edgewatch.agent import build_pipeline
-    from edgewatch.events.render import to_ig_json
+    from edgewatch.events.base import Layout
     from edgewatch.report import print_flow, print_summary, volume_line
     from edgewatch.sinks.file import FileSink
     from edgewatch.sinks.summary import SummarySink
@@ -440,7 +478,8 @@ def demo(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("decode -> filter -> sinks", total=events)
-        lines = (to_ig_json(ev) for ev in sim.generate(events, seed=seed, scenarios=sim.SCENARIOS))
+        render = sim.Renderer(Layout.CURRENT)
+        lines = map(render, sim.generate(events, seed=seed, scenarios=sim.SCENARIOS))
         source = IterableSource(
             lines, name="simulator", on_progress=lambda n: progress.update(task, completed=n)
         )

@@ -167,5 +167,9 @@ def test_node_is_filled_only_where_ig_left_it_empty() -> None:
     line = ig_lines("trace_tcp")[0]
     (ev,) = decode([line], node="edge-7")
     assert ev.node == "edge-7"
-    (ev,) = decode([line.replace(b'"node":""', b'"node":"aks-1"')], node="edge-7")
+    # another container on a node IG knows the name of (--enrich-with-k8s-apiserver)
+    other = line.replace(b'"node":""', b'"node":"aks-1"').replace(
+        b'"containerId":"9b', b'"containerId":"8b'
+    )
+    (ev,) = decode([other], node="edge-7")
     assert ev.node == "aks-1"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from edgewatch.decode.decoder import LineDecoder
 from edgewatch.decode.generic import event_from_dict
+from edgewatch.decode.plan import CONTEXT_COLUMNS
 from edgewatch.events import BY_FAMILY, GADGETS
 from edgewatch.events.base import Event, Layout
 from edgewatch.events.render import to_ig_json
@@ -52,6 +53,11 @@ def _value(name: str, typ: Any) -> st.SearchStrategy[Any]:
 def events(draw: st.DrawFn) -> Event:
     spec = draw(st.sampled_from(GADGETS))
     values = {f.name: draw(_value(f.name, f.type)) for f in msgspec.structs.fields(spec.event)}
+    # IG's contract: a container id names one container, whose Kubernetes and runtime
+    # context is the same on all its events. Random contexts get their own ids.
+    if values["container_id"]:
+        context = tuple(values[c] for c in CONTEXT_COLUMNS if c != "container_id")
+        values["container_id"] = f"{values['container_id']}-{hash(context) & 0xFFFFFFFF:x}"
     ev = spec.event(**values)
     if spec.finish is not None:
         spec.finish(ev)

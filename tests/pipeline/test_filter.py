@@ -128,6 +128,7 @@ def test_verdicts_follow_relabelled_pods_after_the_cache_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import edgewatch.pipeline.filter as filt
+    from edgewatch.decode import plan
 
     stage = FilterStage(
         parse_config("filters:\n  exclude: {labels: {quarantine: 'yes'}}\n").filters, Stats()
@@ -136,7 +137,9 @@ def test_verdicts_follow_relabelled_pods_after_the_cache_expires(
     relabelled = line.replace(b'"podLabels":"app=api,', b'"podLabels":"quarantine=yes,app=api,')
     events = LineDecoder().decode([line]).events
     assert len(stage.process(EventBatch(events, [line]))) == 1
+    # both caches of "this container's identity" expire: the decoder's and the filter's
     monkeypatch.setattr(filt, "IDENTITY_TTL", -1.0)
+    monkeypatch.setattr(plan, "CONTEXT_TTL", -1.0)
     events = LineDecoder().decode([relabelled]).events
     assert len(stage.process(EventBatch(events, [relabelled]))) == 0
 
@@ -155,3 +158,16 @@ def test_pushdown_takes_only_what_ig_can_express_exactly() -> None:
     assert pushdown_selectors(cfg.include, cfg.exclude, host_events=True).namespaces == ()
     no = parse_config("filters:\n  pushdown: false\n  include: {namespaces: [a]}\n").filters
     assert FilterStage(no, Stats()).selectors(traces_host=False).is_empty()
+
+
+@pytest.mark.parametrize("views", [False, True])
+def test_loopback_resolver_before_ig_041_which_did_not_name_it(views: bool) -> None:
+    query = json.loads(ig_lines("trace_dns")[0])
+    del query["nameserver"]
+    query["dst"]["addr"] = "127.0.0.53"  # a node-local resolver
+    response = json.loads(ig_lines("trace_dns")[1])
+    del response["nameserver"]
+    lines = [json.dumps(query).encode(), json.dumps(response).encode()]
+    kept, stats = run_filter("filters:\n  noise: {loopback: true}\n", lines, views=views)
+    assert [e.qr for e in kept] == ["R"]  # the response came from 10.0.0.10
+    assert dropped(stats) == {"noise:loopback": 1}

@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgewatch.config import parse_config
 from edgewatch.agent import build_pipeline
+from edgewatch.config import parse_config
 from edgewatch.pipeline.batch import EventBatch
 from edgewatch.pipeline.runtime import Pipeline, Runtime
 from edgewatch.pipeline.stats import Stats

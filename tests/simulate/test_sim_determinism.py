@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from edgewatch import simulate
 from edgewatch.decode.decoder import LineDecoder
+from edgewatch.decode.plan import clear_context_caches
 from edgewatch.events import Event
 
 
@@ -69,6 +70,8 @@ def test_zero_events() -> None:
         ({"gadgets": ["trace_nothing"]}, "unknown gadget"),
         ({"events": -1}, "events"),
         ({"nodes": 0}, "nodes"),
+        ({"nodes": 500}, "nodes"),
+        ({"start_ns": 0}, "start_ns"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
@@ -85,6 +88,9 @@ def test_names_resolve() -> None:
 
 
 def _decode_all(data: bytes) -> list[Event]:
+    # Runs with other parameters reuse the same (seeded) container ids for other
+    # contexts, which real IG output never does: start each run with a fresh cache.
+    clear_context_caches()
     decoder = LineDecoder()
     out = decoder.decode(data.split(b"\n")[:-1])
     assert not out.rejects, out.rejects[:1]

@@ -27,7 +27,7 @@ import msgspec
 
 from edgewatch.decode import classify, framing
 from edgewatch.decode.generic import event_from_dict
-from edgewatch.decode.plan import DECODE_ERRORS, DecodePlan, plan_for
+from edgewatch.decode.plan import DECODE_ERRORS, DecodePlan, expire_contexts, plan_for
 from edgewatch.events.base import Event, GadgetSpec, Layout
 from edgewatch.events.registry import lookup
 
@@ -142,6 +142,7 @@ class LineDecoder:
         out = Decoded()
         if not lines:
             return out
+        expire_contexts()
         hint = self.gadget
         # The common case, all in C: every line is a plain IG object whose reader is
         # known (from the source, or from its first bytes) and decodes without error.

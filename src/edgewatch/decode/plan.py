@@ -27,6 +27,7 @@ prove it.
 from __future__ import annotations
 
 import keyword
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,10 +36,49 @@ from typing import Any
 
 import msgspec
 
-from edgewatch.events.base import Event, GadgetSpec, Layout
+from edgewatch.events.base import COMMON_PATHS, Event, GadgetSpec, Layout
 
 #: Cheap and wanted by every consumer (ordering, windows, retention): never projected away.
 ALWAYS_DECODED = frozenset({"time_ns"})
+
+#: The Kubernetes/runtime context of an event: IG's ``k8s`` and ``runtime`` blocks. They
+#: are the same for every event of a container, so full events take them from a cache
+#: keyed by container id instead of decoding (and later freeing) a dozen strings per
+#: event. The columns are contiguous in every event type, right after ``time_ns``.
+CONTEXT_COLUMNS: tuple[str, ...] = (
+    "node",
+    "namespace",
+    "pod",
+    "container",
+    "pod_labels",
+    "owner_kind",
+    "owner_name",
+    "host_network",
+    "container_id",
+    "runtime_container",
+    "image",
+    "image_digest",
+    "runtime",
+    "container_pid",
+    "container_started_at",
+)
+
+#: A container's labels can change while it runs; cached contexts are dropped this often.
+CONTEXT_TTL = 30.0
+_CONTEXT_LIMIT = 20_000
+_context_caches: list[dict[str, tuple[Any, ...]]] = []
+_context_cleared = [time.monotonic()]
+
+
+def expire_contexts(now: float | None = None) -> None:
+    """Drop cached contexts older than CONTEXT_TTL (called by decoders once per batch)."""
+    now = time.monotonic() if now is None else now
+    if now - _context_cleared[0] < CONTEXT_TTL:
+        return
+    _context_cleared[0] = now
+    for cache in _context_caches:
+        cache.clear()
+
 
 DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -109,25 +149,20 @@ class _Node:
         return self.attrs[key]
 
 
-def _compile(
-    spec: GadgetSpec,
-    layout: Layout,
-    wanted: Iterable[str],
-    strict: bool,
-    node_name: str,
-) -> DecodePlan:
-    fields = msgspec.structs.fields(spec.event)
-    field_names = {f.name for f in fields}
-    paths = spec.column_paths()
-    wanted_set = set(wanted)
-    root = _Node()
+_Sources = dict[str, tuple[tuple[str, ...], Callable[[Any], Any] | None]]
 
-    # column -> (tuple of attribute names from the root, converter)
-    sources: dict[str, tuple[tuple[str, ...], Callable[[Any], Any] | None]] = {}
+
+def _tree(spec: GadgetSpec, layout: Layout, columns: Iterable[str]) -> tuple[_Node, _Sources]:
+    """The JSON key tree the columns need, and each column's attribute path in it."""
+    fields = msgspec.structs.fields(spec.event)
+    paths = spec.column_paths()
+    wanted = set(columns)
+    root = _Node()
+    sources: _Sources = {}
     for field in fields:
         path_spec = paths.get(field.name)
         dotted = path_spec.path(layout) if path_spec is not None else None
-        if dotted is None or field.name not in wanted_set:
+        if dotted is None or field.name not in wanted:
             continue
         assert path_spec is not None
         conv = path_spec.converter(layout)
@@ -147,24 +182,20 @@ def _compile(
             node is root
             and leaf == field.name
             and conv is None
-            and field.name not in ("time_ns", "node")
-            and keyword.iskeyword(leaf) is False
+            and field.name != "node"
+            and not keyword.iskeyword(leaf)
         )
         attrs.append(node.attr(leaf, prefer=leaf if same else None))
         sources[field.name] = (tuple(attrs), conv)
-
-    required: set[str] = {"timestamp_raw"}
-    if layout is Layout.CURRENT:
-        required.add(spec.process_block)
-    else:
-        required.add("fcomm" if spec.process_block == "fprocess" else "comm")
-    if strict:
-        required.update(spec.markers)
     if "timestamp" in root.leaves or "timestamp" in root.children:
         raise ValueError("column paths must not use the reserved key 'timestamp'")
+    return root, sources
 
+
+def _struct(
+    name: str, root: _Node, required: set[str], namespace: dict[str, Any] | None
+) -> type[msgspec.Struct]:
     counter = iter(range(1_000_000))
-    view_namespace: dict[str, Any] = {"gadget_family": spec.family}
 
     def make(name: str, node: _Node, top: bool) -> type[msgspec.Struct]:
         req: list[tuple[Any, ...]] = []
@@ -192,16 +223,95 @@ def _compile(
             frozen=True,
             gc=False,
             module=__name__,
-            namespace=view_namespace if top else None,
+            namespace=namespace if top else None,
         )
 
+    return make(name, root, True)
+
+
+def _required(spec: GadgetSpec, layout: Layout, strict: bool) -> set[str]:
+    required: set[str] = {"timestamp_raw"}
+    if layout is Layout.CURRENT:
+        required.add(spec.process_block)
+    else:
+        required.add("fcomm" if spec.process_block == "fprocess" else "comm")
+    if strict:
+        required.update(spec.markers)
+    return required
+
+
+def _uses_context_cache(spec: GadgetSpec, layout: Layout, wanted: set[str]) -> bool:
+    if not set(CONTEXT_COLUMNS) <= wanted:
+        return False
+    paths = spec.column_paths()
+    names = [f.name for f in msgspec.structs.fields(spec.event)]
+    start = names.index(CONTEXT_COLUMNS[0])
+    return tuple(names[start : start + len(CONTEXT_COLUMNS)]) == CONTEXT_COLUMNS and all(
+        paths[c].path(layout) == COMMON_PATHS[c].path(layout) for c in CONTEXT_COLUMNS
+    )
+
+
+def _context_builder(
+    spec: GadgetSpec, layout: Layout, node_name: str
+) -> tuple[dict[str, tuple[Any, ...]], Callable[[bytes, str], tuple[Any, ...]]]:
+    """The context cache of one plan, and how to read a context on a miss (rare: once
+    per container per CONTEXT_TTL). Events without a container id (host processes,
+    events IG could not enrich) are read every time: nothing identifies their context."""
+    root, sources = _tree(spec, layout, CONTEXT_COLUMNS)
+    decode = msgspec.json.Decoder(_struct(f"IGC_{spec.family}_{layout.value}", root, set(), None))
+    getter = attrgetter(*(".".join(sources[c][0]) for c in CONTEXT_COLUMNS))
+    cache: dict[str, tuple[Any, ...]] = {}
+    _context_caches.append(cache)
+
+    def miss(line: bytes, container_id: str) -> tuple[Any, ...]:
+        ctx: tuple[Any, ...] = getter(decode.decode(line))
+        if node_name and not ctx[0]:
+            ctx = (node_name, *ctx[1:])
+        if container_id:
+            if len(cache) > _CONTEXT_LIMIT:
+                cache.clear()
+            cache[container_id] = ctx
+        return ctx
+
+    return cache, miss
+
+
+def clear_context_caches() -> None:
+    """Forget every cached context (tests that reuse container ids across contexts)."""
+    for cache in _context_caches:
+        cache.clear()
+
+
+def _compile(
+    spec: GadgetSpec,
+    layout: Layout,
+    wanted: Iterable[str],
+    strict: bool,
+    node_name: str,
+) -> DecodePlan:
+    fields = msgspec.structs.fields(spec.event)
+    field_names = {f.name for f in fields}
+    wanted_set = set(wanted)
+    required = _required(spec, layout, strict)
+    root, sources = _tree(spec, layout, wanted_set)
+
     # -- the event constructor ---------------------------------------------------------
+    env: dict[str, Any] = {"Event": spec.event, "NODE": node_name}
+    use_context = _uses_context_cache(spec, layout, wanted_set)
+    if use_context:
+        # decode everything but the context; read the container id for the cache key
+        ev_root, ev_sources = _tree(spec, layout, wanted_set - set(CONTEXT_COLUMNS))
+        runtime = ev_root.children.setdefault("runtime", _Node())
+        runtime.leaves["containerId"] = str
+        cid_path = f"d.{ev_root.attr('runtime')}.{runtime.attr('containerId')}"
+        cache, miss = _context_builder(spec, layout, node_name)
+        env["_ctx_get"] = cache.get
+        env["_ctx_miss"] = miss
+        ev_struct = _struct(f"IGE_{spec.family}_{layout.value}", ev_root, required, None)
+    else:
+        ev_sources = sources
     hoisted: dict[tuple[str, ...], str] = {(): "d"}
     lines: list[str] = []
-    env: dict[str, Any] = {
-        "Event": spec.event,
-        "NODE": node_name,
-    }
     args: list[str] = []
 
     def ref(prefix: tuple[str, ...]) -> str:
@@ -213,8 +323,12 @@ def _compile(
         return hoisted[prefix]
 
     for field in fields:
-        if field.name in sources:
-            attrs, conv = sources[field.name]
+        if use_context and field.name in CONTEXT_COLUMNS:
+            if field.name == CONTEXT_COLUMNS[0]:
+                args.append("*_ctx")
+            continue
+        if field.name in ev_sources:
+            attrs, conv = ev_sources[field.name]
             expr = f"{ref(attrs[:-1])}.{attrs[-1]}"
             if conv is not None:
                 fn = f"_conv_{field.name}"
@@ -227,7 +341,15 @@ def _compile(
             args.append("NODE")
         else:
             args.append(_column_default(field))
-    body = ["def decode_line(line):", "    d = _decode(line)", *lines]
+    body = ["def decode_line(line):", "    d = _decode_event(line)"]
+    if use_context:
+        body += [
+            f"    _cid = {cid_path}",
+            "    _ctx = _ctx_get(_cid)",
+            "    if _ctx is None:",
+            "        _ctx = _ctx_miss(line, _cid)",
+        ]
+    body += lines
     body.append("    ev = Event(" + ", ".join(args) + ")")
     if spec.finish is not None:
         env["_finish"] = spec.finish
@@ -240,6 +362,7 @@ def _compile(
     # attribute names depend only on IG's keys, so the path of a column is the same in
     # every view type that has it: a stage can read a column of a whole mixed batch with
     # one ``attrgetter`` and skip the property layer (see pipeline.columns).
+    view_namespace: dict[str, Any] = {"gadget_family": spec.family}
     direct: dict[str, str] = {}
     view_namespace["ew_paths"] = direct
     for field in fields:
@@ -267,9 +390,9 @@ def _compile(
     if spec.finish is not None and "cmdline" in wanted_set and "args" in field_names:
         view_namespace["cmdline"] = property(lambda self: " ".join(self.args))
 
-    struct = make(f"IG_{spec.family}_{layout.value}", root, True)
+    struct = _struct(f"IG_{spec.family}_{layout.value}", root, required, view_namespace)
     decoder = msgspec.json.Decoder(struct)
-    env["_decode"] = decoder.decode
+    env["_decode_event"] = msgspec.json.Decoder(ev_struct).decode if use_context else decoder.decode
     exec(compile(source, f"<edgewatch plan {spec.family}/{layout.value}>", "exec"), env)
     return DecodePlan(
         spec=spec,

@@ -176,9 +176,6 @@ def reason_of(flags: int) -> str:
     return REASONS[(flags & -flags).bit_length() - 1]
 
 
-_TYPE = type
-
-
 class _FamilyOf(dict[type, str]):
     """Event or view type -> gadget family, learned on first sight."""
 
@@ -254,7 +251,7 @@ class FilterStage:
         if family == "dns" and self._cluster_local:
             cols.append("name")
         if family == "dns" and self._loopback:
-            cols += ["nameserver", "qr", "src_addr", "dst_addr"]
+            cols.append("nameserver")
         return tuple(cols)
 
     @property
@@ -299,11 +296,16 @@ class FilterStage:
             ):
                 flags |= FLAG["noise:cluster_local_dns"]
             if self._loopback:
-                # the resolver: IG >= 0.41 names it; before, it is the query's
-                # destination or the response's source
-                server = values["nameserver"] or (
-                    values["dst_addr"] if values["qr"] == "Q" else values["src_addr"]
-                )
+                server = values["nameserver"]
+                if not server:
+                    # IG < 0.41 does not name the resolver: it is the query's destination
+                    # or the response's source. Per event, so not cacheable by this key.
+                    obj = msgspec.json.decode(raw)
+                    side = "dst" if obj.get("qr") == "Q" else "src"
+                    server = str((obj.get(side) or {}).get("addr") or "")
+                    if classify(server) == "loopback":
+                        flags |= FLAG["noise:loopback"]
+                    return flags
                 if classify(server) == "loopback":
                     flags |= FLAG["noise:loopback"]
         rule.cache[key] = flags
@@ -384,7 +386,7 @@ class FilterStage:
             return batch
         self._maybe_expire()
         events, raws = batch.events, batch.raws
-        types = list(map(_TYPE, events))
+        types = batch.types
         distinct = set(types)
         if len(distinct) == 1:
             flags = self._judge(self._rule(types[0]), events, raws)

@@ -111,8 +111,11 @@ class Pipeline:
         if not decoded.events:
             return
         stats = self.stats
-        batch = EventBatch(decoded.events, decoded.raws, stream)
-        counts = count_by_gadget(batch.events)
+        # types are taken while the fresh events are still in the CPU cache
+        batch = EventBatch(
+            decoded.events, decoded.raws, stream, _types=list(map(type, decoded.events))
+        )
+        counts = count_by_gadget(batch.types)
         with stats._lock:
             stats.events_in.update(counts)
         for stage in self.stages:
@@ -121,7 +124,7 @@ class Pipeline:
                 return
         if self.on_batch is not None:
             self.on_batch(batch)
-        out_counts = count_by_gadget(batch.events)
+        out_counts = count_by_gadget(batch.types)
         for sink in self.sinks:
             if sink.name in self._closed_sinks:
                 continue

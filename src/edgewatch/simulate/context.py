@@ -53,7 +53,11 @@ class Sim:
         self._push = self.sched.emit
 
     def on(self, family: str) -> bool:
-        """Whether a gadget is traced; lets activities skip building events nobody sees."""
+        """Whether a gadget is traced, so activities can skip building events nobody sees.
+
+        Code under ``if sim.on(...)`` must not draw from ``rng`` (use :meth:`aux`), or
+        the gadget selection would change the rest of the run.
+        """
         return family in self.enabled
 
     def emit(self, t: int, event: Event) -> None:

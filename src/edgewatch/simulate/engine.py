@@ -28,6 +28,8 @@ from edgewatch.simulate.traffic import Background
 #: 2025-06-18T09:00:00Z, the morning of the reference examples.
 DEFAULT_START_NS = 1_750_237_200_000_000_000
 ALL_GADGETS: tuple[str, ...] = tuple(g.family for g in GADGETS)
+#: Node addresses are 192.168.10.11+i and pod ranges 10.244.i.0/24.
+MAX_NODES = 200
 
 
 class SimulationError(ValueError):
@@ -77,8 +79,10 @@ def generate_labeled(
     """Like :func:`generate`, with each event's ground truth: ``""`` or the scenario name."""
     if events < 0:
         raise SimulationError("events must be >= 0")
-    if nodes < 1:
-        raise SimulationError("nodes must be >= 1")
+    if not 1 <= nodes <= MAX_NODES:
+        raise SimulationError(f"nodes must be between 1 and {MAX_NODES}")
+    if start_ns <= 0:
+        raise SimulationError("start_ns must be a positive epoch time in nanoseconds")
     chosen = resolve_scenarios(scenarios)
     enabled = resolve_gadgets(gadgets)
     if not enabled:
