@@ -22,6 +22,7 @@ from edgewatch.events.registry import GADGETS, UnknownGadgetError, resolve
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from edgewatch.pipeline.filter import FilterStage
     from edgewatch.pipeline.runtime import Pipeline, Runtime
     from edgewatch.sources.base import Source
 
@@ -57,6 +58,21 @@ def _setup_logging(level: str) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         force=True,
     )
+
+
+def _build_or_exit(cfg: Config, **kw: object) -> tuple[Pipeline, FilterStage]:
+    """Build the pipeline; a state directory that cannot be written is a config error."""
+    from edgewatch.agent import build_pipeline
+
+    try:
+        return build_pipeline(cfg, **kw)  # type: ignore[arg-type]
+    except OSError as exc:
+        typer.echo(
+            f"cannot write {exc.filename or cfg.state_dir}: {exc.strerror}; set state_dir or "
+            "dead_letter.path to a writable place",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 def _load(config: Path) -> Config:
@@ -199,7 +215,6 @@ def normalize(
     for f in files:
         if str(f) != "-" and not f.exists():
             raise typer.BadParameter(f"{f} does not exist", param_hint="FILES")
-    from edgewatch.agent import build_pipeline
     from edgewatch.config import DeadLetterConfig
     from edgewatch.sinks.file import FileSink
     from edgewatch.sinks.stdout import StdoutSink
@@ -217,11 +232,29 @@ def normalize(
         if output
         else StdoutSink(out_fmt, name="output")  # type: ignore[arg-type]
     )
-    pipeline, _ = build_pipeline(cfg, sinks=[sink])
-    source = NdjsonSource([str(f) for f in files], gadget=spec, name="input")
-    runtime = _runtime([source], pipeline, cfg)
-    _install_signal_handlers(runtime)
-    result = runtime.run()
+    pipeline, _ = _build_or_exit(cfg, sinks=[sink])
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        # only for a person watching, and only when the total is known (not a pipe)
+        disable=not err.is_terminal or any(str(f) == "-" for f in files),
+    ) as progress:
+        task = progress.add_task("decoding", total=None)
+        source = NdjsonSource(
+            [str(f) for f in files],
+            gadget=spec,
+            name="input",
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+        runtime = _runtime([source], pipeline, cfg)
+        _install_signal_handlers(runtime)
+        result = runtime.run()
     pipeline.close()
     stats = pipeline.stats
     if summary:
@@ -277,9 +310,9 @@ def run(
     if not cfg.sources:
         err.print(f"[red]{config}: no sources configured; nothing to run[/red]")
         raise typer.Exit(2)
-    from edgewatch.agent import build_pipeline, build_sources
+    from edgewatch.agent import build_sources
 
-    pipeline, filters = build_pipeline(cfg)
+    pipeline, filters = _build_or_exit(cfg)
     sources = build_sources(cfg, filters)
     runtime = _runtime(sources, pipeline, cfg)
     _install_signal_handlers(runtime)

@@ -165,7 +165,7 @@ def _tree(spec: GadgetSpec, layout: Layout, columns: Iterable[str]) -> tuple[_No
         if dotted is None or field.name not in wanted:
             continue
         assert path_spec is not None
-        conv = path_spec.converter(layout)
+        conv = path_spec.converter(layout, typed=True)
         node = root
         attrs: list[str] = []
         parts = dotted.split(".")

@@ -44,6 +44,9 @@ class Path:
     convert: Callable[[Any], Any] | None = None
     flat_decode: Any = None
     flat_convert: Callable[[Any], Any] | None = None
+    #: a lean converter for the typed decoders, whose input already has the ``decode``
+    #: type; ``convert`` stays the forgiving one the generic decoder uses
+    typed_convert: Callable[[Any], Any] | None = None
 
     def path(self, layout: Layout) -> str | None:
         if layout is Layout.CURRENT:
@@ -55,9 +58,11 @@ class Path:
             return self.flat_decode
         return self.decode if self.decode is not None else column_type
 
-    def converter(self, layout: Layout) -> Callable[[Any], Any] | None:
+    def converter(self, layout: Layout, typed: bool = False) -> Callable[[Any], Any] | None:
         if layout is Layout.FLAT and self.flat_convert is not None:
             return self.flat_convert
+        if typed and self.typed_convert is not None:
+            return self.typed_convert
         return self.convert
 
 

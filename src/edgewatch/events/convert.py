@@ -37,6 +37,18 @@ def split_args(value: Any) -> list[str]:
     return value.split(" ")
 
 
+def split_comma(value: str) -> list[str]:
+    """``addresses`` as the typed decoders see it: always a string (kept lean: per DNS event)."""
+    return value.split(",") if value else []
+
+
+def split_nbsp_or_space(value: str) -> list[str]:
+    """``args`` as the typed decoders see it: always a string."""
+    if not value:
+        return []
+    return value.split(ARGS_SEPARATOR) if ARGS_SEPARATOR in value else value.split(" ")
+
+
 def split_addresses(value: Any) -> list[str]:
     """``addresses`` is a comma-separated string today and was a JSON array before v0.31."""
     if isinstance(value, list):

@@ -14,7 +14,13 @@ from typing import Any, ClassVar
 import msgspec
 
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
-from edgewatch.events.convert import PROTO_NUMBERS, format_duration, proto_name, split_addresses
+from edgewatch.events.convert import (
+    PROTO_NUMBERS,
+    format_duration,
+    proto_name,
+    split_addresses,
+    split_comma,
+)
 
 
 class DnsEvent(Event, tag="dns"):
@@ -96,7 +102,9 @@ SPEC = GadgetSpec(
         "rcode": Path("rcode"),
         "rcode_raw": Path("rcode_raw"),
         "num_answers": Path("num_answers"),
-        "addresses": Path("addresses", decode=str | list[str], convert=split_addresses),
+        "addresses": Path(
+            "addresses", decode=str, convert=split_addresses, typed_convert=split_comma
+        ),
         "tc": Path("tc"),
         "ra": Path("ra"),
         "rd": Path("rd"),

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
-from edgewatch.events.convert import ARGS_SEPARATOR, split_args
+from edgewatch.events.convert import ARGS_SEPARATOR, split_args, split_nbsp_or_space
 
 
 class ExecEvent(Event, tag="exec"):
@@ -64,7 +64,7 @@ SPEC = GadgetSpec(
     datasource="exec",
     event=ExecEvent,
     paths={
-        "args": Path("args", decode=str | list[str], convert=split_args),
+        "args": Path("args", decode=str, convert=split_args, typed_convert=split_nbsp_or_space),
         # cmdline is derived from args after decoding (see decode.plan).
         "error": Path("error"),
         "error_raw": Path("error_raw"),

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import call
 from typing import Any
 
 import msgspec
@@ -237,6 +238,8 @@ class FilterStage:
         self._cluster_local = noise.cluster_local_dns
         self._destinations = noise.destinations
         self._rules: dict[type, _TypeRule] = {}
+        self._key_of: dict[type, Any] = {}
+        self._get_of: dict[type, Any] = {}
         self._by_container: dict[tuple[type, str], int] = {}
         self._cleared = time.monotonic()
 
@@ -278,6 +281,8 @@ class FilterStage:
             family = _FAMILY[t]
             paths = getattr(t, "ew_paths", {})
             rule = self._rules[t] = _TypeRule(family, self._columns_for(family), paths)
+            self._key_of[t] = rule.key
+            self._get_of[t] = rule.cache.get
         return rule
 
     # -- verdicts, computed once per key ------------------------------------------------
@@ -391,13 +396,24 @@ class FilterStage:
         if len(distinct) == 1:
             flags = self._judge(self._rule(types[0]), events, raws)
         else:
-            flags = [0] * len(events)
+            # Mixed gadgets: dispatch per event, still in C. Each event's type picks its
+            # key reader and its verdict cache; only cache misses run Python.
             for t in distinct:
-                idx = [i for i, x in enumerate(types) if x is t]
-                sub = self._judge(self._rule(t), [events[i] for i in idx], [raws[i] for i in idx])
-                for i, f in zip(idx, sub, strict=True):
-                    if f:
-                        flags[i] = f
+                self._rule(t)
+            rules = self._rules
+            keys = list(map(call, map(self._key_of.__getitem__, types), events))
+            found = list(map(call, map(self._get_of.__getitem__, types), keys))
+            if None in found:
+                for i, f in enumerate(found):
+                    if f is None:
+                        rule = rules[types[i]]
+                        cached = rule.cache.get(keys[i])  # an earlier miss in this batch
+                        found[i] = (
+                            cached
+                            if cached is not None
+                            else self._verdict(rule, events[i], raws[i], keys[i])
+                        )
+            flags = found  # type: ignore[assignment]
         if not any(flags):
             return batch
         keep = [i for i, f in enumerate(flags) if not f]
