@@ -84,13 +84,9 @@ def print_summary(console: Console, summary: SummarySink, limit: int = 8) -> Non
     top = sorted(summary.public.items(), key=lambda kv: -kv[1].count)[:limit]
     for addr, d in top:
         name = ", ".join(sorted(d.names)) or "[bold red]no DNS answer[/bold red]"
-        dest.add_row(
-            addr,
-            name,
-            ",".join(map(str, sorted(d.ports))),
-            ", ".join(sorted(d.pods)[:3]),
-            f"{d.count:,}",
-        )
+        pods = sorted(d.pods)
+        pod_text = pods[0] + (f" (+{len(pods) - 1})" if len(pods) > 1 else "")
+        dest.add_row(addr, name, ",".join(map(str, sorted(d.ports))), pod_text, f"{d.count:,}")
     console.print(dest)
 
     if summary.unexplained_public:
