@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from edgewatch.events.base import Event
@@ -36,15 +37,12 @@ class EventBatch:
             self._types = list(map(type, self.events))
         return self._types
 
-    def select(self, keep: list[int]) -> EventBatch:
-        """A batch with only the events at the given (ascending) indexes."""
-        if len(keep) == len(self.events):
-            return self
-        events, raws, types = self.events, self.raws, self.types
+    def keep_where(self, mask: list[bool]) -> EventBatch:
+        """A batch with only the events whose mask entry is true (selected in C)."""
         return EventBatch(
-            [events[i] for i in keep],
-            [raws[i] for i in keep],
+            list(compress(self.events, mask)),
+            list(compress(self.raws, mask)),
             self.stream,
             self.meta,
-            [types[i] for i in keep],
+            list(compress(self.types, mask)),
         )

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import call
+from operator import call, not_
 from typing import Any
 
 import msgspec
@@ -416,14 +416,19 @@ class FilterStage:
             flags = found  # type: ignore[assignment]
         if not any(flags):
             return batch
-        keep = [i for i, f in enumerate(flags) if not f]
         dropped: Counter[tuple[str, str]] = Counter()
-        for (f, t), n in Counter(zip(flags, types, strict=True)).items():
-            if f:
-                dropped[(reason_of(f), t.gadget_family)] += n
+        if len(distinct) == 1:
+            family = types[0].gadget_family
+            for f, n in Counter(flags).items():
+                if f:
+                    dropped[(reason_of(f), family)] += n
+        else:
+            for (f, t), n in Counter(zip(flags, types, strict=True)).items():
+                if f:
+                    dropped[(reason_of(f), t.gadget_family)] += n
         with self.stats._lock:
             self.stats.dropped.update(dropped)
-        return batch.select(keep)
+        return batch.keep_where(list(map(not_, flags)))
 
     def selectors(self, traces_host: bool) -> Selectors:
         """The exact part of the include/exclude rules, for IG's in-kernel filtering.

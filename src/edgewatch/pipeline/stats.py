@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 
-def count_by_gadget(types: Iterable[type]) -> Counter[str]:
+def count_by_gadget(types: list[type]) -> Counter[str]:
     """Events per gadget family, from the events' types (see EventBatch.types)."""
+    if types and types.count(types[0]) == len(types):  # one gadget's stream: no hashing
+        return Counter({types[0].gadget_family: len(types)})  # type: ignore[attr-defined]
     out: Counter[str] = Counter()
     for t, n in Counter(types).items():
         out[t.gadget_family] += n  # type: ignore[attr-defined]
