@@ -110,7 +110,7 @@ def print_summary(console: Console, summary: SummarySink, limit: int = 8) -> Non
         t = Table(
             title="Lookups with very long labels (possible DNS tunnelling)", title_justify="left"
         )
-        t.add_column("name")
+        t.add_column("domain")
         t.add_column("queries", justify="right")
         for name, n in summary.long_dns_labels.most_common(limit):
             t.add_row(name if len(name) < 90 else name[:87] + "...", f"{n:,}")

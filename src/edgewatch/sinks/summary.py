@@ -78,9 +78,10 @@ class SummarySink:
 
     def _dns(self, ev: DnsEvent, pod_key: tuple[str, str]) -> None:
         if ev.qr != "R":
-            labels = ev.name.split(".")
+            labels = ev.name.rstrip(".").split(".")
             if labels and max(map(len, labels)) >= 40:
-                _bump(self.long_dns_labels, ev.name)
+                # grouped by the domain they were sent to: a tunnel is many names, one domain
+                _bump(self.long_dns_labels, ".".join(labels[-2:]))
             return
         _bump(self.dns_names, ev.name)
         if ev.rcode and ev.rcode != "Success":
