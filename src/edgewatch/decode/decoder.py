@@ -300,15 +300,7 @@ class LineDecoder:
         except framing.CriFormatError as exc:
             out.rejects.append(Reject("invalid_cri", str(exc), line))
             return
-        content = self._join("cri:" + cri.stream, cri.partial, cri.content, out)
-        if content is None:
-            return
-        if cri.stream == "stderr":
-            # ig's own warnings; never events.
-            out.skipped["stderr"] += 1
-            ig_log.debug("ig stderr: %s", content[:500].decode("utf-8", "replace"))
-            return
-        self._dispatch(content, hint, items, out, depth + 1)
+        self._framed("cri", cri.stream, cri.partial, cri.content, hint, items, out, depth)
 
     def _docker(
         self,
@@ -324,14 +316,30 @@ class LineDecoder:
             items.append((hint, line))  # not Docker after all; let the JSON path judge it
             return
         text = doc.log.encode()
-        complete = text.endswith(b"\n")
-        content = self._join("docker:" + doc.stream, not complete, text.rstrip(b"\n"), out)
-        if content is None:
+        partial = not text.endswith(b"\n")  # Docker marks a partial line by the missing \n
+        self._framed("docker", doc.stream, partial, text.rstrip(b"\n"), hint, items, out, depth)
+
+    def _framed(
+        self,
+        framing_kind: str,
+        stream: str,
+        partial: bool,
+        content: bytes,
+        hint: GadgetSpec | None,
+        items: list[tuple[GadgetSpec | None, bytes]],
+        out: Decoded,
+        depth: int,
+    ) -> None:
+        """A log line's content: joined with its partial predecessors, then decoded."""
+        joined = self._join(f"{framing_kind}:{stream}", partial, content, out)
+        if joined is None:
             return
-        if doc.stream == "stderr":
+        if stream == "stderr":
+            # ig's own warnings; never events.
             out.skipped["stderr"] += 1
+            ig_log.debug("ig stderr: %s", joined[:500].decode("utf-8", "replace"))
             return
-        self._dispatch(content, hint, items, out, depth + 1)
+        self._dispatch(joined, hint, items, out, depth + 1)
 
     def _envelope(
         self, line: bytes, items: list[tuple[GadgetSpec | None, bytes]], out: Decoded
