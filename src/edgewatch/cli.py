@@ -22,6 +22,8 @@ from edgewatch.events.registry import GADGETS, UnknownGadgetError, resolve
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from rich.progress import Progress
+
     from edgewatch.pipeline.filter import FilterStage
     from edgewatch.pipeline.runtime import Pipeline, Runtime
     from edgewatch.sources.base import Source
@@ -57,6 +59,19 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         force=True,
+    )
+
+
+def _progress(*columns: object, show: bool = True) -> Progress:
+    """A progress bar on stderr, only for a person watching a terminal."""
+    from rich.progress import Progress
+
+    return Progress(
+        "[progress.description]{task.description}",
+        *columns,  # type: ignore[arg-type]
+        console=err,
+        transient=True,
+        disable=not (show and err.is_terminal),
     )
 
 
@@ -233,17 +248,13 @@ def normalize(
         else StdoutSink(out_fmt, name="output")  # type: ignore[arg-type]
     )
     pipeline, _ = _build_or_exit(cfg, sinks=[sink])
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
 
-    with Progress(
-        "[progress.description]{task.description}",
+    with _progress(
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        # only for a person watching, and only when the total is known (not a pipe)
-        disable=not err.is_terminal or any(str(f) == "-" for f in files),
+        show=not any(str(f) == "-" for f in files),
     ) as progress:
         task = progress.add_task("decoding", total=None)
         source = NdjsonSource(
@@ -406,17 +417,13 @@ def simulate(
             f"known: {', '.join(sim.SCENARIOS)}, all",
             param_hint="--scenario",
         )
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
     started = time.monotonic()
-    with Progress(
-        "[progress.description]{task.description}",
+    with _progress(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("simulating", total=events)
         stream = sim.generate(
@@ -494,7 +501,7 @@ def demo(
     summary = SummarySink()
     pipeline, _ = build_pipeline(cfg, sinks=[forwarded, normalized, summary])
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+    from rich.progress import BarColumn, MofNCompleteColumn
 
     console = Console()
     console.print(
@@ -502,13 +509,9 @@ def demo(
         f"attack scenarios: {', '.join(sim.SCENARIOS)}"
     )
     started = time.monotonic()
-    with Progress(
-        "[progress.description]{task.description}",
+    with _progress(
         BarColumn(),
         MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("decode -> filter -> sinks", total=events)
         render = sim.Renderer(Layout.CURRENT)

@@ -70,14 +70,19 @@ _context_caches: list[dict[str, tuple[Any, ...]]] = []
 _context_cleared = [time.monotonic()]
 
 
+def clear_context_caches() -> None:
+    """Forget every cached context (tests that reuse container ids across contexts)."""
+    for cache in _context_caches:
+        cache.clear()
+
+
 def expire_contexts(now: float | None = None) -> None:
     """Drop cached contexts older than CONTEXT_TTL (called by decoders once per batch)."""
     now = time.monotonic() if now is None else now
     if now - _context_cleared[0] < CONTEXT_TTL:
         return
     _context_cleared[0] = now
-    for cache in _context_caches:
-        cache.clear()
+    clear_context_caches()
 
 
 DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
@@ -274,12 +279,6 @@ def _context_builder(
         return ctx
 
     return cache, miss
-
-
-def clear_context_caches() -> None:
-    """Forget every cached context (tests that reuse container ids across contexts)."""
-    for cache in _context_caches:
-        cache.clear()
 
 
 def _compile(

@@ -30,11 +30,9 @@ def proto_name(value: Any) -> str:
 def split_args(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return []
-    if ARGS_SEPARATOR in value:
-        return value.split(ARGS_SEPARATOR)
-    return value.split(" ")
+    return split_nbsp_or_space(value)
 
 
 def split_comma(value: str) -> list[str]:

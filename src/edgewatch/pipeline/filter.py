@@ -14,7 +14,7 @@ import operator
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import call, not_
@@ -177,18 +177,6 @@ def reason_of(flags: int) -> str:
     return REASONS[(flags & -flags).bit_length() - 1]
 
 
-class _FamilyOf(dict[type, str]):
-    """Event or view type -> gadget family, learned on first sight."""
-
-    def __missing__(self, t: type) -> str:
-        family: str = t.gadget_family  # type: ignore[attr-defined]
-        self[t] = family
-        return family
-
-
-_FAMILY = _FamilyOf()
-
-
 #: Verdicts are cached per key; a pod relabelled to fall under another rule takes effect
 #: when the caches are next cleared (at most this many seconds later).
 IDENTITY_TTL = 30.0
@@ -278,7 +266,7 @@ class FilterStage:
     def _rule(self, t: type) -> _TypeRule:
         rule = self._rules.get(t)
         if rule is None:
-            family = _FAMILY[t]
+            family: str = t.gadget_family  # type: ignore[attr-defined]
             paths = getattr(t, "ew_paths", {})
             rule = self._rules[t] = _TypeRule(family, self._columns_for(family), paths)
             self._key_of[t] = rule.key
@@ -373,59 +361,57 @@ class FilterStage:
 
     # -- the stage --------------------------------------------------------------------
 
-    def _judge(self, rule: _TypeRule, events: list[Event], raws: list[bytes]) -> list[int]:
-        keys = list(map(rule.key, events))
-        flags = list(map(rule.cache.get, keys))
-        if None in flags:
-            verdict = self._verdict
-            for i, f in enumerate(flags):
+    def _fill_misses(
+        self,
+        found: list[int | None],
+        keys: list[Any],
+        batch: EventBatch,
+        rule_at: Callable[[int], _TypeRule],
+    ) -> list[int]:
+        """Compute the verdicts the caches did not have (first sight of a key)."""
+        if None in found:
+            for i, f in enumerate(found):
                 if f is None:
+                    rule = rule_at(i)
                     cached = rule.cache.get(keys[i])  # an earlier miss in this batch
-                    flags[i] = (
-                        cached if cached is not None else verdict(rule, events[i], raws[i], keys[i])
+                    found[i] = (
+                        cached
+                        if cached is not None
+                        else self._verdict(rule, batch.events[i], batch.raws[i], keys[i])
                     )
-        return flags  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     def process(self, batch: EventBatch) -> EventBatch:
         if not self.active or not batch.events:
             return batch
         self._maybe_expire()
-        events, raws = batch.events, batch.raws
-        types = batch.types
+        events, types = batch.events, batch.types
         distinct = set(types)
         if len(distinct) == 1:
-            flags = self._judge(self._rule(types[0]), events, raws)
+            rule = self._rule(types[0])
+            keys = list(map(rule.key, events))
+            found = list(map(rule.cache.get, keys))
+            flags = self._fill_misses(found, keys, batch, lambda i: rule)
         else:
             # Mixed gadgets: dispatch per event, still in C. Each event's type picks its
             # key reader and its verdict cache; only cache misses run Python.
             for t in distinct:
                 self._rule(t)
-            rules = self._rules
             keys = list(map(call, map(self._key_of.__getitem__, types), events))
             found = list(map(call, map(self._get_of.__getitem__, types), keys))
-            if None in found:
-                for i, f in enumerate(found):
-                    if f is None:
-                        rule = rules[types[i]]
-                        cached = rule.cache.get(keys[i])  # an earlier miss in this batch
-                        found[i] = (
-                            cached
-                            if cached is not None
-                            else self._verdict(rule, events[i], raws[i], keys[i])
-                        )
-            flags = found  # type: ignore[assignment]
+            flags = self._fill_misses(found, keys, batch, lambda i: self._rules[types[i]])
         if not any(flags):
             return batch
+        # one gadget's stream: count the flags alone, no (flag, type) tuples
+        counted = (
+            Counter(zip(flags, types, strict=True))
+            if len(distinct) > 1
+            else {(f, types[0]): n for f, n in Counter(flags).items()}
+        )
         dropped: Counter[tuple[str, str]] = Counter()
-        if len(distinct) == 1:
-            family = types[0].gadget_family
-            for f, n in Counter(flags).items():
-                if f:
-                    dropped[(reason_of(f), family)] += n
-        else:
-            for (f, t), n in Counter(zip(flags, types, strict=True)).items():
-                if f:
-                    dropped[(reason_of(f), t.gadget_family)] += n
+        for (f, t), n in counted.items():
+            if f:
+                dropped[(reason_of(f), t.gadget_family)] += n
         with self.stats._lock:
             self.stats.dropped.update(dropped)
         return batch.keep_where(list(map(not_, flags)))

@@ -111,10 +111,7 @@ class Pipeline:
         if not decoded.events:
             return
         stats = self.stats
-        # types are taken while the fresh events are still in the CPU cache
-        batch = EventBatch(
-            decoded.events, decoded.raws, stream, _types=list(map(type, decoded.events))
-        )
+        batch = EventBatch(decoded.events, decoded.raws, stream)
         counts = count_by_gadget(batch.types)
         with stats._lock:
             stats.events_in.update(counts)
