@@ -240,3 +240,24 @@ def test_crlf_and_padding_tolerated() -> None:
     line = ig_lines("trace_sni")[0]
     events = LineDecoder().decode([line + b"\r", b"  " + line + b"  "]).events
     assert [e.name for e in events] == ["api.github.com"] * 2
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        lambda line: line,
+        cri,
+        lambda line: envelope(line, "trace_tcp", "tcp"),
+    ],
+    ids=["bare", "cri", "envelope"],
+)
+def test_invalid_utf8_inside_a_string_is_rejected_not_raised(frame) -> None:
+    """msgspec raises UnicodeDecodeError (not DecodeError) for bad bytes inside a string."""
+    good = ig_lines("trace_tcp")[0]
+    broken = good.replace(b'"10.0.184.20"', b'"10.0.1\x804.20"', 1)
+    assert broken != good
+    dec = LineDecoder()
+    result = dec.decode([frame(good), frame(broken), b'"\x80"', frame(good)])
+    result.extend(dec.flush())
+    assert len(result.events) == 2
+    assert [r.reason for r in result.rejects] == ["invalid_json", "invalid_json"]

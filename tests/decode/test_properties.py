@@ -74,6 +74,30 @@ def test_arbitrary_bytes_never_crash(lines: list[bytes]) -> None:
     assert len(result.events) == len(result.raws)
 
 
+REAL_LINES = [line for _, line in all_ig_lines()]
+
+
+@st.composite
+def mutated_real_line(draw: st.DrawFn) -> bytes:
+    """A real IG line with a few bytes replaced: reaches the deep paths random bytes miss."""
+    line = bytearray(draw(st.sampled_from(REAL_LINES)))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(line) - 1))
+        line[at : at + 1] = draw(st.binary(min_size=0, max_size=3))
+    return bytes(line)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated_real_line(), min_size=1, max_size=8))
+def test_corrupted_real_lines_are_events_or_rejects(lines: list[bytes]) -> None:
+    dec = LineDecoder()
+    result = dec.decode(lines)
+    result.extend(dec.flush())
+    assert {r.reason for r in result.rejects} <= KNOWN_REASONS
+    assert len(result.events) == len(result.raws)
+    assert len(result.events) + len(result.rejects) + result.skipped.total() == len(lines)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | integer | st.floats(allow_nan=False) | text,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=5),

@@ -398,7 +398,7 @@ class LineDecoder:
         """The authority: parse to a dict, then judge. Appends an event or a reject."""
         try:
             obj: Any = msgspec.json.decode(line)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             out.rejects.append(Reject("invalid_json", str(exc), line))
             return
         if not isinstance(obj, dict):

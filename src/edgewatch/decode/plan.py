@@ -85,7 +85,8 @@ def expire_contexts(now: float | None = None) -> None:
     clear_context_caches()
 
 
-DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+# msgspec raises UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string.
+DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
 
 
 def _zero_of(decode_type: Any) -> Any:

@@ -139,7 +139,7 @@ class CheckpointStore:
             if doc.version != FORMAT_VERSION:
                 raise ValueError(f"version {doc.version}, expected {FORMAT_VERSION}")
             return {key: _position(entry) for key, entry in doc.files.items()}
-        except (msgspec.DecodeError, ValueError) as exc:
+        except (msgspec.DecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
             log.error("checkpoint %s is not valid (%s); starting without it", self.path, exc)
             return {}
 
