@@ -15,6 +15,7 @@ from edgewatch.config import (
     SinkConfig,
     SourceConfig,
     StdoutSinkConfig,
+    StoreSinkConfig,
 )
 from edgewatch.events.registry import resolve, resolve_many
 from edgewatch.pipeline.deadletter import DeadLetter
@@ -24,12 +25,15 @@ from edgewatch.pipeline.stats import Stats
 from edgewatch.sinks.base import Sink
 from edgewatch.sinks.file import FileSink
 from edgewatch.sinks.stdout import StdoutSink
+from edgewatch.sinks.store import StoreSink
 from edgewatch.sources.base import Source
+from edgewatch.store.containerlog import ContainerLogSettings, default_container_names
+from edgewatch.store.writer import StoreSettings
 
 log = logging.getLogger("edgewatch.agent")
 
 
-def build_sink(cfg: SinkConfig) -> Sink:
+def build_sink(cfg: SinkConfig, node: str = "") -> Sink:
     if isinstance(cfg, StdoutSinkConfig):
         return StdoutSink(cfg.format, name=cfg.name)
     if isinstance(cfg, FileSinkConfig):
@@ -40,7 +44,24 @@ def build_sink(cfg: SinkConfig) -> Sink:
             max_files=cfg.max_files,
             name=cfg.name,
         )
+    if isinstance(cfg, StoreSinkConfig):
+        return StoreSink(store_settings(cfg, node), name=cfg.name)
     raise TypeError(f"unsupported sink config {cfg!r}")
+
+
+def store_settings(cfg: StoreSinkConfig, node: str) -> StoreSettings:
+    log_cfg = cfg.container_log
+    return StoreSettings(
+        path=cfg.path,
+        max_age_ns=None if cfg.max_age is None else int(cfg.max_age.total_seconds() * 1e9),
+        max_bytes=int(cfg.max_bytes),
+        node=node,
+        container_log=ContainerLogSettings(
+            container_names={**default_container_names(), **log_cfg.container_names},
+            pod_name=log_cfg.pod_name,
+            pod_namespace=log_cfg.pod_namespace,
+        ),
+    )
 
 
 def build_source(cfg: SourceConfig, config: Config, filters: FilterStage) -> Source:
@@ -98,7 +119,7 @@ def build_pipeline(
     stats = stats or Stats()
     filters = FilterStage(config.filters, stats)
     stages: list[Stage] = [filters]
-    built = list(sinks) if sinks is not None else [build_sink(s) for s in config.sinks]
+    built = list(sinks) if sinks is not None else [build_sink(s, config.node) for s in config.sinks]
     built.extend(extra_sinks)
     dl_path: Path | None = config.dead_letter_path()
     dead_letter = DeadLetter(

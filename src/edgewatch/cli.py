@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
     from rich.progress import Progress
 
+    from edgewatch.events.base import GadgetSpec
     from edgewatch.pipeline.filter import FilterStage
-    from edgewatch.pipeline.runtime import Pipeline, Runtime
+    from edgewatch.pipeline.runtime import Pipeline, RunResult, Runtime
     from edgewatch.sources.base import Source
 
 app = typer.Typer(
@@ -233,7 +234,6 @@ def normalize(
     from edgewatch.config import DeadLetterConfig
     from edgewatch.sinks.file import FileSink
     from edgewatch.sinks.stdout import StdoutSink
-    from edgewatch.sources.ndjson import NdjsonSource
 
     cfg = _load(config) if config else Config(node=node or "", sources=[], sinks=[])
     if node:
@@ -248,24 +248,7 @@ def normalize(
         else StdoutSink(out_fmt, name="output")  # type: ignore[arg-type]
     )
     pipeline, _ = _build_or_exit(cfg, sinks=[sink])
-    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
-
-    with _progress(
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        show=not any(str(f) == "-" for f in files),
-    ) as progress:
-        task = progress.add_task("decoding", total=None)
-        source = NdjsonSource(
-            [str(f) for f in files],
-            gadget=spec,
-            name="input",
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
-        runtime = _runtime([source], pipeline, cfg)
-        _install_signal_handlers(runtime)
-        result = runtime.run()
+    result = _run_files(files, spec, pipeline, cfg, "decoding")
     pipeline.close()
     stats = pipeline.stats
     if summary:
@@ -278,6 +261,32 @@ def normalize(
         for name, msg in result.source_errors.items():
             err.print(f"[red]{name}: {msg}[/red]")
         raise typer.Exit(1)
+
+
+def _run_files(
+    files: Sequence[Path], spec: GadgetSpec | None, pipeline: Pipeline, cfg: Config, label: str
+) -> RunResult:
+    """Run the pipeline over input files with a progress bar (bytes read of the total)."""
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
+
+    from edgewatch.sources.ndjson import NdjsonSource
+
+    with _progress(
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        show=not any(str(f) == "-" for f in files),
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        source = NdjsonSource(
+            [str(f) for f in files],
+            gadget=spec,
+            name="input",
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+        runtime = _runtime([source], pipeline, cfg)
+        _install_signal_handlers(runtime)
+        return runtime.run()
 
 
 def _install_signal_handlers(runtime: Runtime) -> None:
@@ -534,6 +543,10 @@ def demo(
         f"forwarded IG JSON: {out_dir / 'forwarded-ig.ndjson'}\n"
         f"normalized events: {out_dir / 'events.ndjson'}"
     )
+
+
+# Commands kept in modules of their own; importing them registers them on ``app``.
+from edgewatch import cli_store  # noqa: E402, F401
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ once, before anything runs. ``edgewatch validate-config FILE`` runs exactly this
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ByteSize,
     ConfigDict,
     Field,
@@ -27,6 +29,10 @@ from pydantic import (
 )
 
 from edgewatch.events.registry import DEFAULT_GADGETS, lookup
+from edgewatch.units import parse_duration
+
+#: ``24h``, ``7d``, ``90s`` …, or a number of seconds
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 # -- schema ---------------------------------------------------------------------------
 
@@ -215,7 +221,48 @@ class FileSinkConfig(_Strict):
     max_files: int = Field(5, ge=1, le=1000)
 
 
-SinkConfig = Annotated[StdoutSinkConfig | FileSinkConfig, Field(discriminator="type")]
+class ContainerLogConfig(_Strict):
+    """What the local ``ContainerLogV2`` view says about the collecting container.
+
+    In Log Analytics these columns describe IG's DaemonSet container, not the workload;
+    the defaults are the seed's container names, so its queries run unchanged.
+    """
+
+    #: gadget -> ContainerName (default ``ig-<gadget>``: ig-tcp, ig-dns, ig-sni …)
+    container_names: dict[str, str] = {}
+    pod_name: str = ""
+    pod_namespace: str = ""
+
+    @field_validator("container_names")
+    @classmethod
+    def _known_gadgets(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_gadgets(list(value))
+        return {lookup(k).family: v for k, v in value.items()}  # type: ignore[union-attr]
+
+
+class StoreSinkConfig(_Strict):
+    """The local DuckDB store that ``edgewatch hunt`` queries with KQL."""
+
+    type: Literal["store"]
+    name: str = "store"
+    path: Path
+    #: the store deletes its oldest events to stay under this
+    max_bytes: ByteSize = ByteSize(1024**3)
+    #: events older than this (counted back from the newest) are deleted; null keeps all
+    max_age: Duration | None = dt.timedelta(days=7)
+    container_log: ContainerLogConfig = ContainerLogConfig()
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _room_for_tables(cls, value: ByteSize) -> ByteSize:
+        if value < 16 * 1024 * 1024:
+            raise ValueError("a store needs at least 16MiB")
+        return value
+
+
+SinkConfig = Annotated[
+    StdoutSinkConfig | FileSinkConfig | StoreSinkConfig, Field(discriminator="type")
+]
 
 
 class DeadLetterConfig(_Strict):

@@ -166,6 +166,9 @@ class GadgetSpec:
     first_key: str | None = None
     process_block: str = "proc"
     render_extra: Callable[[Event, Layout], Mapping[str, Any]] | None = None
+    #: ``render_extra`` for the current layout as SQL over the store's columns (dotted
+    #: path -> expression; see ``events/sql.py``), so the store can rebuild ``LogMessage``.
+    render_sql: Mapping[str, str] = field(default_factory=dict)
     finish: Callable[[Event], None] | None = None
     description: str = ""
     aliases: tuple[str, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
 from edgewatch.events.convert import PROTO_NUMBERS, proto_name
 
@@ -53,5 +54,6 @@ SPEC = GadgetSpec(
     byte_markers=(b'"opts":', b'"addr":{'),
     first_key="addr",
     render_extra=_render_extra,
+    render_sql={"addr.proto_raw": sql.lookup("proto", PROTO_NUMBERS, 0)},
     description="socket binds",
 )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Path
-from edgewatch.events.seccomp import render_ustack
+from edgewatch.events.seccomp import EMPTY_USTACK, render_ustack
 
 
 class CapabilitiesEvent(Event, tag="capabilities"):
@@ -50,5 +51,6 @@ SPEC = GadgetSpec(
     byte_markers=(b'"cap":', b'"capable":'),
     first_key="audit",
     render_extra=render_ustack,
+    render_sql={"ustack": sql.literal(dict(EMPTY_USTACK))},
     description="capability checks",
 )

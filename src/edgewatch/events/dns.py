@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
 from edgewatch.events.convert import (
     PROTO_NUMBERS,
@@ -118,5 +119,15 @@ SPEC = GadgetSpec(
     byte_markers=(b'"qr":',),
     first_key="addresses",
     render_extra=_render_extra,
+    render_sql={
+        "qr_raw": "to_json(\"qr\" = 'R')",  # JSON, so tostring() gives true as IG's does
+        "addresses": "array_to_string(\"addresses\", ',')",
+        "dst.version": sql.col("ip_version"),
+        "src.proto_raw": sql.lookup("proto", PROTO_NUMBERS, 0),
+        "dst.proto": sql.col("proto"),
+        "dst.proto_raw": sql.lookup("proto", PROTO_NUMBERS, 0),
+        "nameserver.version": sql.col("ip_version"),
+        "latency_ns": sql.duration("latency_ns"),
+    },
     description="DNS queries and responses",
 )

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
 from edgewatch.events.convert import ARGS_SEPARATOR, split_args, split_nbsp_or_space
 
@@ -94,6 +95,7 @@ SPEC = GadgetSpec(
     byte_markers=(b'"args":',),
     first_key="args",
     render_extra=_render_extra,
+    render_sql={"args": f"array_to_string({sql.col('args')}, {sql.literal(ARGS_SEPARATOR)})"},
     finish=_finish,
     description="process executions",
 )

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Path
-from edgewatch.events.seccomp import render_ustack
+from edgewatch.events.seccomp import EMPTY_USTACK, render_ustack
 
 
 class OpenEvent(Event, tag="open"):
@@ -44,5 +45,6 @@ SPEC = GadgetSpec(
     markers=("fname",),
     byte_markers=(b'"fname":',),
     render_extra=render_ustack,
+    render_sql={"ustack": sql.literal(dict(EMPTY_USTACK))},
     description="file opens",
 )

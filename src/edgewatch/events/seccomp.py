@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
 
 EMPTY_USTACK: Mapping[str, Any] = {
@@ -62,5 +63,6 @@ SPEC = GadgetSpec(
     byte_markers=(b'"syscall":', b'"code":'),
     first_key="code",
     render_extra=render_ustack,
+    render_sql={"ustack": sql.literal(dict(EMPTY_USTACK))},
     description="seccomp verdicts",
 )

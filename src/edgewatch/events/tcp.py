@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from edgewatch.events import sql
 from edgewatch.events.base import Event, GadgetSpec, Layout, Path
 from edgewatch.events.convert import PROTO_NUMBERS, proto_name
 
@@ -79,5 +80,12 @@ SPEC = GadgetSpec(
     byte_markers=(b'"type":"', b'"dst":{'),
     first_key="accept_fd",
     render_extra=_render_extra,
+    render_sql={
+        "src.proto_raw": sql.lookup("proto", PROTO_NUMBERS, 0),
+        "dst.proto": sql.col("proto"),
+        "dst.proto_raw": sql.lookup("proto", PROTO_NUMBERS, 0),
+        "dst.version": sql.col("ip_version"),
+        "type_raw": sql.lookup("type", TYPE_RAW, 0),
+    },
     description="TCP connect/accept/close",
 )

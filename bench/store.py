@@ -1,0 +1,348 @@
+"""Store and KQL benchmarks; writes the "Store and KQL hunting" section of BENCHMARKS.md.
+
+    python -m bench.store                          # 1M ingested, 10M queried, 3 runs
+    python -m bench.store --events 200000 --scale 2 --runs 2 --output /tmp/B.md
+
+Ingest: ``edgewatch ingest``'s path (NDJSON source -> decode -> filters -> store sink ->
+DuckDB) over the simulated capture, next to DuckDB's own vectorized JSON reader loading
+the same file (the near-limit: C++ on every core, no Python per event).
+
+Queries: the four seed queries over ``--events x --scale`` stored events (the ingested
+events copied ``--scale`` times, each copy shifted by a day, inside DuckDB), each run
+three ways on the same data: our KQL over the typed store, hand-written DuckDB SQL over
+the same tables, and the naive port — the same KQL over a table that keeps LogMessage
+as JSON text, as Log Analytics does. Timings are execution into an Arrow table; the
+three must agree on the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+SEEDS = ("public_outbound_tcp", "dns_responses", "tls_sni", "seccomp_syscalls")
+DAY_NS = 86_400 * 1_000_000_000
+NODE = "bench-node"
+BEGIN, END = "<!-- store:begin -->", "<!-- store:end -->"
+
+_PRIVATE = (
+    "(dst_addr LIKE '10.%' OR regexp_matches(dst_addr, '^172\\.(1[6-9]|2[0-9]|3[01])\\.') "
+    "OR dst_addr LIKE '192.168.%')"
+)
+_COMPUTER = f"coalesce(nullif(node, ''), '{NODE}')"
+HAND_SQL = {
+    "public_outbound_tcp": f"""
+        SELECT {_COMPUTER} AS Computer, namespace AS log_namespace, pod AS log_podName,
+               container AS log_containerName, image AS log_containerImage, comm AS log_comm,
+               pcomm AS log_parent, 'Outbound' AS direction, 'connect' AS log_operation,
+               src_addr AS log_srcIp, to_json(list(DISTINCT dst_addr)) AS set_log_dstIp,
+               CAST(dst_port AS VARCHAR) AS log_dstPort, count(*) AS count_
+        FROM events_tcp
+        WHERE namespace <> '' AND src_addr <> '127.0.0.1' AND type = 'connect'
+          AND regexp_full_match(dst_addr, '[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+')
+          AND NOT {_PRIVATE}
+        GROUP BY ALL""",
+    "dns_responses": f"""
+        SELECT make_timestamp(time_ns // 1000) AS TimeGenerated, {_COMPUTER} AS Computer,
+               namespace, pod, container, comm, 'Response' AS log_qr, qtype, rcode, name,
+               array_to_string(addresses, ',') AS log_raddr, src_addr,
+               CAST(src_port AS VARCHAR) AS log_srcPort, dst_addr, pkt_type
+        FROM events_dns
+        WHERE namespace <> '' AND qtype = 'A' AND NOT lower(name) LIKE '%.cluster.local.'
+          AND qr = 'R' AND pkt_type = 'HOST' AND NOT rcode ILIKE '%error%'
+          AND comm <> 'coredns'""",
+    "tls_sni": f"""
+        SELECT make_timestamp(time_ns // 1000) AS TimeGenerated, {_COMPUTER} AS Computer,
+               namespace, pod, container, image, name, CAST(pid AS VARCHAR) AS log_pid,
+               pcomm AS log_parent
+        FROM events_sni WHERE namespace <> ''""",
+    "seccomp_syscalls": f"""
+        SELECT time_bucket(INTERVAL '1 hour', make_timestamp(time_ns // 1000)) AS TimeGenerated,
+               {_COMPUTER} AS Computer, namespace, pod, container, image, syscall,
+               CAST(syscall_raw AS VARCHAR) AS log_syscall_id, code, count(*) AS count_
+        FROM events_seccomp GROUP BY ALL""",
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _remove(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        if p.exists():
+            p.unlink()
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def ingest_edgewatch(src: Path, db: Path) -> dict[str, float]:
+    from edgewatch.agent import build_pipeline
+    from edgewatch.config import Config
+    from edgewatch.pipeline.runtime import Runtime
+    from edgewatch.sinks.store import StoreSink
+    from edgewatch.sources.ndjson import NdjsonSource
+    from edgewatch.store.writer import StoreSettings
+
+    _remove(db)
+    cfg = Config(sources=[], sinks=[], node=NODE, state_dir=db.parent)
+    started = time.perf_counter()
+    cpu0 = time.process_time()
+    sink = StoreSink(StoreSettings(path=db, node=NODE, max_bytes=None, max_age_ns=None))
+    pipeline, _ = build_pipeline(cfg, sinks=[sink])
+    Runtime([NdjsonSource([str(src)], name="input")], pipeline).run()
+    pipeline.close()
+    wall = time.perf_counter() - started
+    stored = sum(sink.writer.stats.rows.values())
+    return {
+        "wall": wall,
+        "cpu": time.process_time() - cpu0,
+        "events": stored,
+        "bytes": db.stat().st_size,
+    }
+
+
+def ingest_duckdb_reader(src: Path, db: Path) -> dict[str, float]:
+    """DuckDB's own reader loading the same lines into typed per-gadget tables."""
+    _remove(db)
+    con = duckdb.connect(str(db))
+    started = time.perf_counter()
+    con.execute(
+        f"CREATE TABLE raw AS SELECT * FROM read_json('{src}', format='newline_delimited', "
+        "union_by_name=true, sample_size=-1)"
+    ).fetchall()
+    (n,) = con.execute("SELECT count(*) FROM raw").fetchall()[0]
+    con.execute("CHECKPOINT").fetchall()
+    wall = time.perf_counter() - started
+    con.close()
+    return {"wall": wall, "cpu": float("nan"), "events": n, "bytes": db.stat().st_size}
+
+
+# -- queries -----------------------------------------------------------------------------
+
+
+def scale_store(db: Path, scale: int) -> int:
+    """Copy every stored event ``scale - 1`` more times, a day apart."""
+    from edgewatch.store.schema import all_schemas
+
+    con = duckdb.connect(str(db))
+    total = 0
+    for schema in all_schemas():
+        table = f'"{schema.name}"'
+        (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+        if n:
+            con.execute(
+                f"INSERT INTO {table} SELECT * REPLACE (time_ns + k * {DAY_NS} AS time_ns) "
+                f"FROM {table}, range(1, {scale}) AS r(k)"
+            ).fetchall()
+        total += con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    con.execute("CHECKPOINT").fetchall()
+    con.close()
+    return total
+
+
+def build_naive(db: Path, naive: Path) -> None:
+    """ContainerLogV2 as Log Analytics keeps it: LogMessage is the JSON text."""
+    from edgewatch.hunt import engine
+
+    _remove(naive)
+    con = duckdb.connect(str(naive))
+    con.execute(f"ATTACH '{db}' AS store (READ_ONLY)").fetchall()
+    con.execute("USE store").fetchall()
+    engine.functions.install(con)
+    from edgewatch.store.containerlog import ContainerLogSettings, view_sql
+
+    con.execute(view_sql(ContainerLogSettings(computer=NODE))).fetchall()
+    con.execute(
+        'CREATE TABLE naive.main."ContainerLogV2" AS SELECT TimeGenerated, Computer, '
+        "ContainerId, ContainerName, PodName, PodNamespace, CAST(LogMessage AS JSON) AS "
+        'LogMessage, LogSource, LogLevel FROM "ContainerLogV2"'
+    ).fetchall()
+    con.execute("CHECKPOINT naive").fetchall()
+    con.close()
+
+
+def _timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def _plain(value: object) -> object:
+    """A ``dynamic`` cell (JSON text) as its value, sets sorted; anything else as is."""
+    if isinstance(value, str) and value[:1] in ('"', "["):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return sorted(decoded) if isinstance(decoded, list) else decoded
+    return value
+
+
+def _canonical(table) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    return sorted(
+        tuple(json.dumps(_plain(v), default=str, sort_keys=True) for v in row.values())
+        for row in table.to_pylist()
+    )
+
+
+def query_bench(db: Path, naive: Path, runs: int) -> dict[str, dict[str, list[float]]]:
+    import duckdb_kql
+
+    from edgewatch.hunt import engine
+    from edgewatch.store.database import open_store
+
+    store = open_store(db, read_only=True)
+    engine.prepare(store)
+    naive_con = duckdb.connect(str(naive), read_only=True)
+    naive_con.execute("SET TimeZone='UTC'").fetchall()
+    engine.functions.register()
+    engine.functions.install(naive_con)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name in SEEDS:
+        kql = (ROOT / "src/edgewatch/hunt/queries" / f"{name}.kql").read_text()
+        naive_sql = str(duckdb_kql.to_sql(kql))
+        times: dict[str, list[float]] = {"kql": [], "hand": [], "naive": []}
+        results = {}
+        for _ in range(runs):
+            t, r = _timed(lambda kql=kql: engine.execute(store, kql, timeout_s=3600).table)
+            times["kql"].append(t)
+            results["kql"] = r
+            t, r = _timed(lambda name=name: store.sql(HAND_SQL[name]).to_arrow_table())
+            times["hand"].append(t)
+            results["hand"] = r
+            t, r = _timed(lambda s=naive_sql: naive_con.sql(s).to_arrow_table())
+            times["naive"].append(t)
+            results["naive"] = r
+        rows = {k: v.num_rows for k, v in results.items()}  # type: ignore[attr-defined]
+        if len(set(rows.values())) != 1:
+            raise SystemExit(f"{name}: the contenders disagree on the row count: {rows}")
+        if _canonical(results["kql"]) != _canonical(results["naive"]):
+            raise SystemExit(f"{name}: the store and the naive port return different rows")
+        out[name] = times
+        out[name]["rows"] = [float(rows["kql"])]
+        log(
+            f"{name}: kql {statistics.median(times['kql']):.3f}s  "
+            f"hand {statistics.median(times['hand']):.3f}s  "
+            f"naive {statistics.median(times['naive']):.3f}s  ({rows['kql']:,} rows)"
+        )
+    return out
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, results: dict) -> str:  # type: ignore[type-arg]
+    from bench.__main__ import machine
+
+    m = machine()
+    ing, ddb = results["ingest"]["edgewatch"], results["ingest"]["duckdb"]
+    ew_rates = [r["events"] / r["wall"] for r in ing]
+    dd_rates = [r["events"] / r["wall"] for r in ddb]
+    ratio = statistics.median(a / b for a, b in zip(ew_rates, dd_rates, strict=True))
+    lines = [
+        BEGIN,
+        "## Store and KQL hunting",
+        "",
+        f"`python -m bench.store --events {args.events} --scale {args.scale} --runs "
+        f"{args.runs}` on {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"DuckDB {duckdb.__version__}. Medians of {args.runs} runs.",
+        "",
+        "### Ingest into the store",
+        "",
+        "| path | events | events/s | CPU s | store bytes/event |",
+        "|---|---:|---:|---:|---:|",
+        f"| `edgewatch ingest` (decode, filters, store sink) | {int(ing[0]['events']):,} | "
+        f"{statistics.median(ew_rates):,.0f} | {statistics.median(r['cpu'] for r in ing):.1f} | "
+        f"{ing[0]['bytes'] / ing[0]['events']:.0f} |",
+        f"| DuckDB `read_json` of the same file (all cores, no filters) | "
+        f"{int(ddb[0]['events']):,} | {statistics.median(dd_rates):,.0f} | – | "
+        f"{ddb[0]['bytes'] / ddb[0]['events']:.0f} |",
+        "",
+        f"edgewatch / DuckDB reader, same round: **{ratio:.2f}**.",
+        "",
+        f"### Seed queries over {results['stored']:,} stored events",
+        "",
+        "Into an Arrow table. *KQL* is the seed query as written, on the store; *hand SQL* "
+        "is DuckDB SQL written for the same tables; *naive* is the same KQL on a table "
+        "holding LogMessage as JSON text (Log Analytics' layout). All three return the "
+        "same rows (checked on every run).",
+        "",
+        "| query | rows | KQL (s) | hand SQL (s) | naive (s) | KQL / hand | naive / KQL |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in SEEDS:
+        t = results["queries"][name]
+        kql, hand, naive = (statistics.median(t[k]) for k in ("kql", "hand", "naive"))
+        lines.append(
+            f"| {name} | {int(t['rows'][0]):,} | {kql:.3f} | {hand:.3f} | {naive:.3f} | "
+            f"{kql / hand:.2f} | {naive / kql:.1f}× |"
+        )
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.store",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = ap.parse_args()
+    from bench.__main__ import make_inputs
+
+    src, _ = make_inputs(args.events, args.seed)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    db, raw_db = CACHE / "store-bench.duckdb", CACHE / "read-json.duckdb"
+    results: dict = {"ingest": {"edgewatch": [], "duckdb": []}}  # type: ignore[type-arg]
+    for i in range(args.runs):
+        ew = ingest_edgewatch(src, db)
+        dd = ingest_duckdb_reader(src, raw_db)
+        results["ingest"]["edgewatch"].append(ew)
+        results["ingest"]["duckdb"].append(dd)
+        log(
+            f"ingest run {i + 1}: edgewatch {ew['events'] / ew['wall']:,.0f}/s, "
+            f"duckdb reader {dd['events'] / dd['wall']:,.0f}/s"
+        )
+    _remove(raw_db)
+    log(f"scaling the store x{args.scale} ...")
+    results["stored"] = scale_store(db, args.scale)
+    naive = CACHE / "naive.duckdb"
+    log("building the naive JSON table ...")
+    build_naive(db, naive)
+    results["queries"] = query_bench(db, naive, args.runs)
+    (CACHE / "store-results.json").write_text(json.dumps(results, indent=1, default=str))
+    write_section(args.output, report(args, results))
+    log(f"wrote {args.output}")
+    if os.environ.get("BENCH_KEEP") != "1":
+        _remove(naive)
+
+
+if __name__ == "__main__":
+    main()

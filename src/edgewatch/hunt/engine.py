@@ -1,0 +1,255 @@
+"""Running a KQL hunting query against the store: translate, guard, execute, explain errors.
+
+Translation is duckdb-kql's, with one step of ours between its lowering and its SQL
+emission (``rewrite.py``). Execution is guarded three ways, so a query cannot change
+the store or reach outside it:
+
+* the SQL must be exactly one SELECT (KQL's management commands are refused before
+  translation; anything else duckdb-kql might emit is refused after);
+* the connection has external access disabled and its configuration locked
+  (``store/database.py``): no ``read_csv``, ``COPY``, ``ATTACH`` or extension loading;
+* a time limit interrupts the query from a timer thread.
+
+Errors come back as :class:`HuntError` naming the place in the KQL text, never a SQL
+trace the user did not write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from duckdb_kql import KqlError, KqlSyntaxError, KqlUnsupportedError, ir
+from duckdb_kql.clusters import effective_clusters
+from duckdb_kql.control import strip_leading_comments
+from duckdb_kql.engine import schema as read_schema
+from duckdb_kql.entity_groups import effective_entity_groups
+from duckdb_kql.lower import lower, qualify
+from duckdb_kql.stored_functions import effective_functions
+from duckdb_kql.translate import CLOCK_SLOT, clock
+from duckdb_kql.translate import to_sql as emit
+
+from edgewatch.hunt import functions
+from edgewatch.hunt.rewrite import rewrite
+from edgewatch.store.containerlog import (
+    HIDDEN_PREFIX,
+    ContainerLogSettings,
+    hidden_paths,
+    settings_from_json,
+    view_sql,
+)
+from edgewatch.store.database import get_meta, lock_configuration, run
+
+DEFAULT_TIMEOUT_S = 60.0
+#: duckdb-kql renders ``range`` as one in-memory list, which no DuckDB memory limit
+#: bounds: ``range x from 1 to 3000000000 step 1`` asks for 24 GB at once.
+MAX_RANGE_ROWS = 10_000_000
+#: DuckDB's own cap for what it does track (hash tables, sorts) on a hunting connection
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+class HuntError(Exception):
+    """A query that cannot run; the message is for the person who wrote it."""
+
+
+@dataclass(frozen=True)
+class HuntResult:
+    table: pa.Table
+    #: columns holding JSON text (Kusto ``dynamic``): written as JSON values, not strings
+    json_columns: frozenset[str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Translated:
+    kql: str
+    sql: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -> Translated:
+    """KQL text to the SQL the store runs (typed columns where the view has them).
+
+    ``schema`` (table -> columns) is what duckdb-kql needs for ``join`` and ``union``.
+    """
+    functions.register()
+    if strip_leading_comments(kql).lstrip().startswith("."):
+        raise HuntError(
+            "only queries run here: management commands (.set, .show, .drop …) are refused"
+        )
+    try:
+        with clock(now) as active:
+            query = qualify(
+                lower(
+                    kql,
+                    effective_entity_groups(None),
+                    effective_functions(None),
+                    None,
+                    effective_clusters(None),
+                ),
+                None,
+                effective_clusters(None),
+            )
+            if query.parameters:
+                raise HuntError("declare query_parameters is not supported in hunting queries")
+            _check_ranges(query)
+            sql = str(emit(rewrite(query, hidden_paths()), schema))
+            params = {CLOCK_SLOT: active.moment} if active.used else {}
+    except KqlError as exc:
+        raise HuntError(_kql_message(exc, kql)) from exc
+    hidden = HIDDEN_PREFIX.replace("'", "''")
+    # The view's typed path columns are for the engine, not for the result.
+    outer = f"SELECT COLUMNS(lambda c: NOT starts_with(c, '{hidden}')) FROM (\n{sql}\n) AS hunt"
+    return Translated(kql, outer, params)
+
+
+def _check_ranges(node: Any) -> None:
+    """Refuse a ``range`` whose literal bounds ask for more rows than memory allows."""
+    if isinstance(node, ir.RangeSource):
+        bounds = [getattr(e, "value", None) for e in (node.start, node.stop, node.step)]
+        if all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
+            start, stop, step = bounds
+            rows = (stop - start) / step + 1 if step else float("inf")
+            if rows > MAX_RANGE_ROWS:
+                raise HuntError(
+                    f"range of {rows:,.0f} rows is over the limit of {MAX_RANGE_ROWS:,} "
+                    "(a range is built in memory at once)"
+                )
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            _check_ranges(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            _check_ranges(getattr(node, f.name))
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    settings: ContainerLogSettings | None = None,
+    since: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> None:
+    """Make a connection ready to hunt: IP functions, the view, settings locked."""
+    computer = get_meta(con, "node")
+    if settings is None:
+        settings = settings_from_json(get_meta(con, "container_log"), computer)
+    elif not settings.computer:
+        settings = replace(settings, computer=computer)
+    since_ns = None
+    if since is not None:
+        moment = now or dt.datetime.now(dt.UTC)
+        since_ns = int((moment - since).timestamp() * 1_000_000_000)
+    functions.install(con)
+    run(con, f"SET memory_limit = '{memory_limit}'")
+    run(con, view_sql(settings, since_ns))
+    lock_configuration(con)
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    kql: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    now: dt.datetime | None = None,
+) -> HuntResult:
+    """Run a query on a prepared connection; the whole result, as Arrow."""
+    translated = translate(kql, now=now, schema=_join_schema(con))
+    _only_select(con, translated.sql)
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        started = time.perf_counter()
+        relation = con.sql(translated.sql, params=translated.parameters or None)
+        json_columns = frozenset(
+            name
+            for name, kind in zip(relation.columns, relation.types, strict=True)
+            if str(kind) == "JSON"
+        )
+        table = relation.to_arrow_table()
+        return HuntResult(table, json_columns, time.perf_counter() - started)
+    except duckdb.InterruptException as exc:
+        raise HuntError(f"the query ran longer than its time limit of {timeout_s:g} s") from exc
+    except duckdb.Error as exc:
+        raise HuntError(_runtime_message(exc, kql)) from exc
+    finally:
+        timer.cancel()
+
+
+def _join_schema(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Table -> columns for duckdb-kql's join/union, with the temp view by its bare name.
+
+    A query says ``ContainerLogV2``, not ``temp.ContainerLogV2``. The view's typed path
+    columns stay listed: with a schema, duckdb-kql names every column it carries forward.
+    """
+    schema = dict(read_schema(con))
+    for name, columns in list(schema.items()):
+        if name.startswith("temp."):
+            schema.setdefault(name[len("temp.") :], columns)
+    return schema
+
+
+def _only_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    statements = con.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise HuntError("a hunting query must be a single read-only query")
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def _position(kql: str, line: int, column: int) -> str:
+    lines = kql.splitlines() or [""]
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    caret = " " * max(column, 0) + "^"
+    return f"line {line}, column {column + 1}:\n  {text}\n  {caret}"
+
+
+def _kql_message(exc: KqlError, kql: str) -> str:
+    if isinstance(exc, KqlSyntaxError) and exc.diagnostics:
+        first = exc.diagnostics[0]
+        return f"KQL syntax error at {_position(kql, first.span.line, first.span.column)}\n" + (
+            first.message
+        )
+    if isinstance(exc, KqlUnsupportedError):
+        where = ""
+        if exc.span is not None:
+            where = " at " + _position(kql, exc.span.line, exc.span.column)
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return f"not supported here: {exc.construct}{hint}{where}"
+    return f"KQL error: {exc}"
+
+
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def _runtime_message(exc: duckdb.Error, kql: str) -> str:
+    """DuckDB's message without its SQL excerpt, pointed at the KQL that caused it."""
+    message = str(exc).split("\nLINE ", 1)[0].strip()
+    message = re.sub(r"^[A-Za-z ]+ Error: ", "", message)
+    # DuckDB suggests similar names; the view's typed path columns are not the user's.
+    message = re.sub(r'(?<=, )?"' + re.escape(HIDDEN_PREFIX) + r'[^"]*"(, )?', "", message).rstrip(
+        ", "
+    )
+    for quoted in _QUOTED.findall(message):
+        at = _find_identifier(kql, quoted.removeprefix(HIDDEN_PREFIX))
+        if at is not None:
+            return f"{message}\nat {_position(kql, *at)}"
+    return message
+
+
+def _find_identifier(kql: str, name: str) -> tuple[int, int] | None:
+    pattern = re.compile(r"(?<![\w.])" + re.escape(name) + r"(?!\w)")
+    for number, text in enumerate(kql.splitlines(), start=1):
+        match = pattern.search(text)
+        if match:
+            return number, match.start()
+    return None

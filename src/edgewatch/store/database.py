@@ -1,0 +1,111 @@
+"""Opening the store: one DuckDB file, locked down the same way for every reader.
+
+External access (files, network, extension downloads) is off for every connection the
+store opens — the writer inserts from Arrow tables registered in memory, which needs
+none of it, and a hunting query must not be able to read ``/etc/shadow`` through
+``read_csv``. ``lock_configuration`` then stops a query from switching it back on.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from edgewatch.store.schema import all_schemas
+
+LOCKED_DOWN: dict[str, object] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
+
+
+#: Facts about the store itself (the node it belongs to).
+META = "edgewatch_meta"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says why and what to do."""
+
+
+class StoreBusyError(StoreError):
+    """Another process (a running agent) holds the store's write lock."""
+
+
+def open_store(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(
+            f"no store at {path}: fill one with 'edgewatch ingest FILE --db {path}' "
+            "or an agent with a store sink"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, object] = dict(LOCKED_DOWN)
+    if threads is not None:
+        config["threads"] = threads
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            pid = re.search(r"PID (\d+)", text)
+            who = f" (process {pid.group(1)})" if pid else ""
+            raise StoreBusyError(
+                f"the store {path} is in use by a writer{who}; query the running agent "
+                "instead, or stop it first"
+            ) from exc
+        raise StoreError(f"cannot open the store {path}: {text}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+    run(con, "SET TimeZone='UTC'")
+    if not read_only:
+        run(con, f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        for schema in all_schemas():
+            run(con, schema.create_sql())
+    return con
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    run(con, f"INSERT OR REPLACE INTO {META} VALUES (?, ?)", [key, value])
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str, default: str = "") -> str:
+    """A fact about the store (its node); the default for a store that predates it."""
+    exists = one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [META])
+    if not exists or not exists[0]:
+        return default
+    row = one(con, f"SELECT value FROM {META} WHERE key = ?", [key])
+    return default if row is None else str(row[0])
+
+
+def run(con: duckdb.DuckDBPyConnection, statement: str, params: list[object] | None = None) -> None:
+    """Execute a statement whose result nobody reads.
+
+    DuckDB 2.0 refuses new work on a connection while a result is pending, and a DML
+    statement has one (its row count); this consumes it.
+    """
+    con.execute(statement, params).fetchall()
+
+
+def one(
+    con: duckdb.DuckDBPyConnection, statement: str, params: list[object] | None = None
+) -> tuple[object, ...] | None:
+    """The first row of a query, with the rest of its result consumed (see ``run``)."""
+    rows = con.execute(statement, params).fetchall()
+    return rows[0] if rows else None
+
+
+def lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
+    """After this no statement can change settings (e.g. re-enable file access)."""
+    run(con, "SET lock_configuration = true")

@@ -1,0 +1,1 @@
+"""Azure Logs Ingestion delivery, against the local fake of the documented API."""
