@@ -142,8 +142,8 @@ def scale_store(db: Path, scale: int) -> int:
         (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
         if n:
             con.execute(
-                f"INSERT INTO {table} SELECT * REPLACE (time_ns + k * {DAY_NS} AS time_ns) "
-                f"FROM {table}, range(1, {scale}) AS r(k)"
+                f"INSERT INTO {table} SELECT t.* REPLACE (time_ns + k * {DAY_NS} AS time_ns) "
+                f"FROM {table} AS t, range(1, {scale}) AS r(k)"
             ).fetchall()
         total += con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.execute("CHECKPOINT").fetchall()

@@ -37,12 +37,20 @@ from duckdb_kql.translate import CLOCK_SLOT, clock
 from duckdb_kql.translate import to_sql as emit
 
 from edgewatch.hunt import functions
-from edgewatch.hunt.rewrite import rewrite
+from edgewatch.hunt.rewrite import (
+    NARROW_VIEW,
+    ViewNeeds,
+    narrow,
+    register_text_aggregates,
+    rewrite,
+)
 from edgewatch.store.containerlog import (
     HIDDEN_PREFIX,
     ContainerLogSettings,
     hidden_paths,
     settings_from_json,
+    settings_to_json,
+    view_columns,
     view_sql,
 )
 from edgewatch.store.database import get_meta, lock_configuration, run
@@ -72,6 +80,8 @@ class Translated:
     kql: str
     sql: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: what the query reads of ContainerLogV2, for a view made to measure (see rewrite)
+    needs: ViewNeeds | None = None
 
 
 def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -> Translated:
@@ -80,6 +90,7 @@ def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -
     ``schema`` (table -> columns) is what duckdb-kql needs for ``join`` and ``union``.
     """
     functions.register()
+    register_text_aggregates()
     if strip_leading_comments(kql).lstrip().startswith("."):
         raise HuntError(
             "only queries run here: management commands (.set, .show, .drop …) are refused"
@@ -100,14 +111,20 @@ def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -
             if query.parameters:
                 raise HuntError("declare query_parameters is not supported in hunting queries")
             _check_ranges(query)
-            sql = str(emit(rewrite(query, hidden_paths()), schema))
+            query = rewrite(query, hidden_paths())
+            needs = None
+            narrowed = narrow(query)
+            if narrowed is not None:
+                query, needs = narrowed
+                schema = {**(schema or {}), NARROW_VIEW: view_columns(needs.paths)}
+            sql = str(emit(query, schema))
             params = {CLOCK_SLOT: active.moment} if active.used else {}
     except KqlError as exc:
         raise HuntError(_kql_message(exc, kql)) from exc
     hidden = HIDDEN_PREFIX.replace("'", "''")
     # The view's typed path columns are for the engine, not for the result.
     outer = f"SELECT COLUMNS(lambda c: NOT starts_with(c, '{hidden}')) FROM (\n{sql}\n) AS hunt"
-    return Translated(kql, outer, params)
+    return Translated(kql, outer, params, needs)
 
 
 def _check_ranges(node: Any) -> None:
@@ -150,6 +167,10 @@ def prepare(
     functions.install(con)
     run(con, f"SET memory_limit = '{memory_limit}'")
     run(con, view_sql(settings, since_ns))
+    # what each query's own narrowed view is built from (see ``execute``)
+    run(con, f"SET VARIABLE {_SETTINGS_VAR} = ?", [settings_to_json(settings)])
+    run(con, f"SET VARIABLE {_COMPUTER_VAR} = ?", [settings.computer])
+    run(con, f"SET VARIABLE {_SINCE_VAR} = ?", [since_ns])
     lock_configuration(con)
 
 
@@ -163,6 +184,8 @@ def execute(
     """Run a query on a prepared connection; the whole result, as Arrow."""
     translated = translate(kql, now=now, schema=_join_schema(con))
     _only_select(con, translated.sql)
+    if translated.needs is not None:
+        run(con, _narrow_view_sql(con, translated.needs))
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.daemon = True
     timer.start()
@@ -182,6 +205,29 @@ def execute(
         raise HuntError(_runtime_message(exc, kql)) from exc
     finally:
         timer.cancel()
+
+
+_SETTINGS_VAR = "edgewatch_container_log"
+_COMPUTER_VAR = "edgewatch_computer"
+_SINCE_VAR = "edgewatch_since_ns"
+
+
+def _narrow_view_sql(con: duckdb.DuckDBPyConnection, needs: ViewNeeds) -> str:
+    row = con.execute(
+        f"SELECT getvariable('{_SETTINGS_VAR}'), getvariable('{_COMPUTER_VAR}'), "
+        f"getvariable('{_SINCE_VAR}')"
+    ).fetchall()[0]
+    if row[0] is None:
+        raise HuntError("the connection was not prepared for hunting (engine.prepare)")
+    settings = settings_from_json(row[0], row[1] or "")
+    return view_sql(
+        settings,
+        None if row[2] is None else int(row[2]),
+        name=NARROW_VIEW,
+        containers=needs.containers,
+        paths=needs.paths,
+        log_message=needs.log_message,
+    )
 
 
 def _join_schema(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

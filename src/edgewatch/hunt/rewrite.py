@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from duckdb_kql import ir
@@ -41,12 +42,73 @@ def rewrite(query: ir.Query, hidden: frozenset[str]) -> ir.Query:
     swap = _swapper(hidden)
     operators: list[ir.Operator] = []
     active = True
+    texts: set[str] = set()
     for original in query.operators:
         op = original
         if active:
-            op, active = _operator(original, swap)
+            op = _text_aggregates(op, texts)
+            op, active = _operator(op, swap)
         operators.append(op)
     return dataclasses.replace(query, operators=operators)
+
+
+# -- make_set over text --------------------------------------------------------------------
+#
+# duckdb-kql's make_set accepts dynamic arrays (it unions them), so it casts every value to
+# JSON to ask whether it is one: measured, 9x the cost of collecting plain strings. A
+# value made by tostring() is never an array, so there the plain aggregate is exact.
+
+TEXT_MAKE_SET = "edgewatch_make_set_text"
+_TEXT_FUNCTIONS = frozenset({"tostring", "strcat", "tolower", "toupper"})
+
+
+def register_text_aggregates() -> None:
+    from duckdb_kql.translate import functions as registry
+
+    if TEXT_MAKE_SET not in registry.AGGREGATE_FUNCTIONS:
+        registry.AGGREGATE_FUNCTIONS[TEXT_MAKE_SET] = registry.AggregateSpec(
+            TEXT_MAKE_SET,
+            "to_json(coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL), []))",
+            (1,),
+            name_prefix="set",
+        )
+
+
+def _is_text_expr(expr: Any, texts: set[str]) -> bool:
+    if isinstance(expr, ir.FunctionCall):
+        return expr.name in _TEXT_FUNCTIONS
+    return isinstance(expr, ir.ColumnRef) and expr.name in texts
+
+
+def _text_aggregates(op: ir.Operator, texts: set[str]) -> ir.Operator:
+    """Track columns known to hold text; use the text make_set on them."""
+    if isinstance(op, (ir.Extend, ir.Project)):
+        if isinstance(op, ir.Project):
+            kept = {t.name for t in op.expressions if t.name is not None}
+            texts.intersection_update(kept)
+        for target in op.expressions:
+            if target.name is None:
+                continue
+            if _is_text_expr(target.expr, texts):
+                texts.add(target.name)
+            else:
+                texts.discard(target.name)
+        return op
+    if isinstance(op, ir.Summarize):
+        aggregates = []
+        for original in op.aggregates:
+            target, expr = original, original.expr
+            if (
+                isinstance(expr, ir.FunctionCall)
+                and expr.name == "make_set"
+                and len(expr.args) == 1
+                and _is_text_expr(expr.args[0], texts)
+            ):
+                name = target.name or expression_name(expr)
+                target = ir.NamedExpr(dataclasses.replace(expr, name=TEXT_MAKE_SET), name)
+            aggregates.append(target)
+        return dataclasses.replace(op, aggregates=tuple(aggregates))
+    return op
 
 
 def _swapper(hidden: frozenset[str]) -> Callable[[Any], Any]:
@@ -111,3 +173,106 @@ def _operator(op: ir.Operator, swap: Callable[[Any], Any]) -> tuple[ir.Operator,
         touched = any("LogMessage" in pair for pair in op.renames)
         return op, not touched
     return op, False
+
+
+@dataclass(frozen=True)
+class ViewNeeds:
+    """What one query reads of ContainerLogV2, so its view can leave the rest out.
+
+    Binding a view of ten gadget tables with a typed column per JSON leaf costs more than
+    running a typical hunt; a query that names its container and a dozen paths needs one
+    table and a dozen columns.
+    """
+
+    #: ContainerName values the query starts by selecting (None: any)
+    containers: frozenset[str] | None
+    paths: frozenset[str]
+    log_message: bool
+
+
+#: The one query source this module narrows; other references keep the full view.
+NARROW_VIEW = "ContainerLogV2__hunt"
+
+
+def narrow(query: ir.Query) -> tuple[ir.Query, ViewNeeds] | None:
+    """The query reading a narrowed view instead of ContainerLogV2, and what it needs.
+
+    None when ContainerLogV2 appears anywhere but as the main source (joins, unions,
+    ``let``): those keep the full view, whose columns the schema describes.
+    """
+    source = query.source
+    if not (isinstance(source, ir.TableRef) and source.name == VIEW):
+        return None
+    refs = _collect(query, lambda n: isinstance(n, ir.TableRef) and n.name == VIEW)
+    if len(refs) != 1:
+        return None
+    paths = frozenset(
+        r.name[len(HIDDEN_PREFIX) :]
+        for r in _collect(query, lambda n: isinstance(n, ir.ColumnRef))
+        if r.name.startswith(HIDDEN_PREFIX)
+    )
+    # LogMessage is built (a struct of every column) only when read, or when the result
+    # may carry every column because nothing narrows the output
+    bounded = any(
+        isinstance(op, (ir.Project, ir.Summarize, ir.Distinct, ir.Count)) for op in query.operators
+    )
+    log_message = not bounded or bool(
+        _collect(query, lambda n: isinstance(n, ir.ColumnRef) and n.name == "LogMessage")
+    )
+    needs = ViewNeeds(_leading_containers(query), paths, log_message)
+    narrowed = dataclasses.replace(query, source=dataclasses.replace(source, name=NARROW_VIEW))
+    return narrowed, needs
+
+
+def _leading_containers(query: ir.Query) -> frozenset[str] | None:
+    """``where ContainerName == "ig-tcp"`` (or ``in (...)``) before anything else."""
+    for op in query.operators:
+        if not isinstance(op, ir.Where):
+            return None
+        found = _container_filter(op.predicate)
+        if found is not None:
+            return found
+    return None
+
+
+def _container_filter(pred: Any) -> frozenset[str] | None:
+    if isinstance(pred, ir.BinaryOp):
+        if pred.op == "==" and _is_container(pred.left) and _is_text(pred.right):
+            return frozenset([pred.right.value])
+        if pred.op == "==" and _is_container(pred.right) and _is_text(pred.left):
+            return frozenset([pred.left.value])
+        if pred.op == "and":
+            return _container_filter(pred.left) or _container_filter(pred.right)
+    if (
+        isinstance(pred, ir.InList)
+        and _is_container(pred.value)
+        and not (pred.negated or pred.case_insensitive or pred.subquery is not None)
+        and all(map(_is_text, pred.items))
+    ):
+        return frozenset(item.value for item in pred.items)
+    return None
+
+
+def _is_container(node: Any) -> bool:
+    return isinstance(node, ir.ColumnRef) and node.name == "ContainerName"
+
+
+def _is_text(node: Any) -> bool:
+    return isinstance(node, ir.Literal) and isinstance(node.value, str)
+
+
+def _collect(node: Any, match: Callable[[Any], bool]) -> list[Any]:
+    found: list[Any] = []
+
+    def walk(n: Any) -> None:
+        if match(n):
+            found.append(n)
+        if isinstance(n, (list, tuple)):
+            for item in n:
+                walk(item)
+        elif dataclasses.is_dataclass(n) and not isinstance(n, type):
+            for f in dataclasses.fields(n):
+                walk(getattr(n, f.name))
+
+    walk(node)
+    return found

@@ -142,8 +142,28 @@ def _hidden(schema: TableSchema) -> dict[str, str]:
     return out
 
 
-def branch_sql(schema: TableSchema, settings: ContainerLogSettings, since_ns: int | None) -> str:
-    container = settings.container_names.get(schema.family, f"ig-{schema.family}")
+def container_name(settings: ContainerLogSettings, family: str) -> str:
+    return settings.container_names.get(family, f"ig-{family}")
+
+
+def branch_sql(
+    schema: TableSchema,
+    settings: ContainerLogSettings,
+    since_ns: int | None,
+    paths: frozenset[str] | None = None,
+    log_message: bool = True,
+    absent: frozenset[str] = frozenset(),
+) -> str:
+    """One gadget's rows; ``paths``/``log_message`` narrow it to what a query reads.
+
+    ``absent``: paths no selected gadget has, given here as NULL so the column exists.
+    """
+    container = container_name(settings, schema.family)
+    hidden = _hidden(schema)
+    if paths is not None:
+        hidden = {k: v for k, v in hidden.items() if k[len(HIDDEN_PREFIX) :] in paths}
+    for path in sorted(absent):
+        hidden[HIDDEN_PREFIX + path] = "NULL"
     select = {
         "TimeGenerated": 'make_timestamp("time_ns" // 1000)',
         "Computer": f"coalesce(nullif(\"node\", ''), {sql.literal(settings.computer)})",
@@ -151,23 +171,53 @@ def branch_sql(schema: TableSchema, settings: ContainerLogSettings, since_ns: in
         "ContainerName": sql.literal(container),
         "PodName": sql.literal(settings.pod_name),
         "PodNamespace": sql.literal(settings.pod_namespace),
-        "LogMessage": log_message_sql(schema),
+        "LogMessage": log_message_sql(schema) if log_message else "CAST(NULL AS JSON)",
         "LogSource": "'stdout'",
         "LogLevel": sql.literal(settings.log_level),
         "KubernetesMetadata": "CAST(NULL AS JSON)",
         "SourceSystem": "'Container'",
         "Type": f"'{VIEW}'",
-        **_hidden(schema),
+        **hidden,
     }
     columns = ", ".join(f"{expr} AS {sql.col(name)}" for name, expr in select.items())
     where = f' WHERE "time_ns" >= {int(since_ns)}' if since_ns is not None else ""
     return f"SELECT {columns} FROM {sql.col(schema.name)}{where}"
 
 
-def view_sql(settings: ContainerLogSettings, since_ns: int | None = None) -> str:
-    branches = [branch_sql(s, settings, since_ns) for s in all_schemas()]
+def view_sql(
+    settings: ContainerLogSettings,
+    since_ns: int | None = None,
+    *,
+    name: str = VIEW,
+    containers: frozenset[str] | None = None,
+    paths: frozenset[str] | None = None,
+    log_message: bool = True,
+) -> str:
+    """The view, or a narrower one: only some containers, some path columns."""
+    schemas = [
+        s
+        for s in all_schemas()
+        if containers is None or container_name(settings, s.family) in containers
+    ]
+    where_none = False
+    if not schemas:  # a container name no gadget has: the right columns, no rows
+        schemas, where_none = [all_schemas()[0]], True
+    absent: frozenset[str] = frozenset()
+    if paths is not None:
+        absent = paths - {p for s in schemas for p in leaves(s)}
+    branches = [
+        branch_sql(s, settings, since_ns, paths, log_message, absent if i == 0 else frozenset())
+        for i, s in enumerate(schemas)
+    ]
+    if where_none:
+        branches = [f"SELECT * FROM ({branches[0]}) WHERE false"]
     body = "\nUNION ALL BY NAME\n".join(branches)
-    return f"CREATE OR REPLACE TEMP VIEW {sql.col(VIEW)} AS\n{body}"
+    return f"CREATE OR REPLACE TEMP VIEW {sql.col(name)} AS\n{body}"
+
+
+def view_columns(paths: frozenset[str]) -> list[str]:
+    """The columns of a narrowed view (for duckdb-kql's schema), in the view's order."""
+    return [*COLUMNS, *(HIDDEN_PREFIX + p for p in sorted(paths))]
 
 
 def hidden_paths() -> frozenset[str]:
