@@ -1,0 +1,1 @@
+"""Generators for what edgewatch needs outside the node: Azure templates and manifests."""
