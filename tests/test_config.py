@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,25 @@ def test_the_documented_example_is_valid() -> None:
     cfg = load_config(EXAMPLE)
     assert [s.type for s in cfg.sources] == ["ig"]
     assert cfg.filters.exclude.namespaces == ["kube-system"]
-    assert [s.name for s in cfg.sinks] == ["stdout", "local"]
+    assert [s.name for s in cfg.sinks] == ["stdout", "local", "store"]
     assert int(cfg.sinks[1].max_bytes) == 100 * 1024 * 1024  # type: ignore[union-attr]
+    store = cfg.sinks[2]
+    assert store.max_age == dt.timedelta(days=7)  # type: ignore[union-attr]
+    assert int(store.max_bytes) == 1024**3  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("max_age: soon", "not a duration"),
+        ("max_bytes: 1MiB", "at least 16MiB"),
+        ("container_log: {container_names: {trace_nope: x}}", "unknown gadget"),
+    ],
+)
+def test_store_sink_problems_are_named(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"sinks:\n  - type: store\n    path: /tmp/s.duckdb\n    {text}\n")
+    assert message in str(info.value)
 
 
 def test_empty_config_means_defaults() -> None:
