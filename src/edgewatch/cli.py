@@ -508,7 +508,14 @@ def demo(
     forwarded = FileSink(out_dir / "forwarded-ig.ndjson", "ig", name="forwarded")
     normalized = FileSink(out_dir / "events.ndjson", "normalized", name="normalized")
     summary = SummarySink()
-    pipeline, _ = build_pipeline(cfg, sinks=[forwarded, normalized, summary])
+    from edgewatch.sinks.store import StoreSink
+    from edgewatch.store.writer import StoreSettings
+
+    store_path = out_dir / "store.duckdb"
+    for stale in (store_path, Path(str(store_path) + ".wal")):
+        stale.unlink(missing_ok=True)
+    store = StoreSink(StoreSettings(path=store_path, node="edge-node-1", max_age_ns=None))
+    pipeline, _ = build_pipeline(cfg, sinks=[forwarded, normalized, summary, store])
 
     from rich.progress import BarColumn, MofNCompleteColumn
 
@@ -537,12 +544,45 @@ def demo(
     print_flow(console, stats, "forwarded")
     console.print(volume_line(stats, "forwarded"))
     print_summary(console, summary)
+    _demo_hunts(console, store_path)
     console.print(
         f"\n{stats.total_in:,} events in {secs:.1f}s "
         f"({stats.total_in / secs:,.0f}/s including simulation).\n"
         f"forwarded IG JSON: {out_dir / 'forwarded-ig.ndjson'}\n"
-        f"normalized events: {out_dir / 'events.ndjson'}"
+        f"normalized events: {out_dir / 'events.ndjson'}\n"
+        f"local store:       {store_path}  (edgewatch hunt --list; "
+        f"edgewatch hunt <query> --db {store_path})"
     )
+
+
+#: Two of the bundled hunts, with the columns worth a glance on a terminal.
+_DEMO_HUNTS = (
+    (
+        "public_outbound_tcp",
+        "Seed query: outbound TCP to public IPs (KQL, as written for Sentinel)",
+        ["log_namespace", "log_podName", "log_comm", "log_dstPort", "count_", "set_log_dstIp"],
+    ),
+    (
+        "unresolved_public_ip",
+        "Connections to public IPs that no DNS answer explains",
+        ["log_namespace", "log_podName", "log_dstIp", "DstPorts", "Processes", "Connections"],
+    ),
+)
+
+
+def _demo_hunts(console: Console, store_path: Path) -> None:
+    """Hunt in the demo's store with bundled KQL, the way `edgewatch hunt` does."""
+    from edgewatch.hunt import catalog, engine, output
+    from edgewatch.store.database import open_store
+
+    con = open_store(store_path, read_only=True)
+    try:
+        engine.prepare(con)
+        for name, title, columns in _DEMO_HUNTS:
+            result = engine.execute(con, catalog.get(name).text)
+            output.print_table(result, console, limit=8, columns=columns, title=title)
+    finally:
+        con.close()
 
 
 # Commands kept in modules of their own; importing them registers them on ``app``.

@@ -61,6 +61,10 @@ def write_json(result: HuntResult, out: TextIO) -> None:
     out.write("[")
     for i, row in enumerate(rows(result)):
         out.write(",\n" if i else "\n")
+        # msgspec writes datetimes itself (no "Z" on naive ones): Kusto's text instead
+        for key, value in row.items():
+            if isinstance(value, dt.datetime):
+                row[key] = _kusto_time(value)
         out.write(encoder.encode(row).decode())
     out.write("\n]\n" if result.table.num_rows else "]\n")
 
@@ -72,15 +76,23 @@ def write_csv(result: HuntResult, out: TextIO) -> None:
         writer.writerow([_text(v) for v in row.values()])
 
 
-def print_table(result: HuntResult, console: Console, limit: int = 200) -> None:
-    table = Table(show_lines=False, header_style="bold")
-    for name in result.table.column_names:
+def print_table(
+    result: HuntResult,
+    console: Console,
+    limit: int = 200,
+    columns: list[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """A terminal table; ``columns`` picks some (the demo shows a few of a wide result)."""
+    names = [c for c in (columns or result.table.column_names) if c in result.table.column_names]
+    table = Table(show_lines=False, header_style="bold", title=title, title_justify="left")
+    for name in names:
         table.add_column(name, overflow="fold", min_width=min(len(name), 24))
     shown = 0
     for row in rows(result):
         if shown == limit:
             break
-        table.add_row(*(_text(v) for v in row.values()))
+        table.add_row(*(_text(row[n]) for n in names))
         shown += 1
     console.print(table)
     more = (
