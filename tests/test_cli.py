@@ -247,3 +247,17 @@ def test_demo_runs_out_of_the_box(tmp_path: Path) -> None:
     # the embedded config drops what the seed's queries drop by hand
     assert not any(b'"comm":"coredns"' in line for line in forwarded)
     assert not any(b'.cluster.local."' in line for line in forwarded)
+    # the demo's store answers bundled KQL: the reverse shell's connect is unexplained
+    assert "no DNS answer explains" in out.stdout
+    hunted = run(
+        [
+            "hunt",
+            "unresolved_public_ip",
+            "--db",
+            str(tmp_path / "store.duckdb"),
+            "-f",
+            "json",
+        ]
+    )
+    assert hunted.returncode == 0, hunted.stderr
+    assert ["4444"] in [row["DstPorts"] for row in json.loads(hunted.stdout)]
