@@ -7,15 +7,15 @@ and duckdb-kql does not map them. Two halves are needed:
   the names and renders each call as a call to an ``ew_*`` SQL macro;
 * :func:`install` creates those macros on a DuckDB connection.
 
-The macros are ``CREATE OR REPLACE TEMP MACRO``, pure SQL. That works on every connection
-the hunt engine opens, which was checked rather than assumed: a database opened
+The macros are ``CREATE OR REPLACE TEMP MACRO``, pure SQL, and they can be created on
+every connection the hunt engine opens (the tests open each kind): a database opened
 ``read_only=True`` with ``enable_external_access=false`` and extension autoloading off,
 and a cursor of a read-write connection with external access off, both before and after
 ``SET lock_configuration=true``. A temp macro lives in the connection's temporary
 catalogue, which a read-only file does not own, and creating one is not a configuration
-change. The template-inlining fallback the design allowed for was therefore not needed.
-Temp objects are per connection, and a DuckDB cursor is its own connection, so every
-cursor needs its own :func:`install`.
+change, so no call needs its SQL inlined into the registry template instead. Temp
+objects are per connection, and a DuckDB cursor is its own connection, so every cursor
+needs its own :func:`install`.
 
 No ``inet`` extension (extensions are off and there is no network) and no Python UDFs
 (slow, and the Python path is not one a hunting query should reach): addresses are
@@ -26,12 +26,35 @@ The macros bind intermediate values with ``list_transform([x], lambda v: …)[1]
 than with scalar subqueries. A subquery was about ten times faster on a column with few
 distinct addresses (DuckDB decorrelates it into a join over the distinct values) but two
 to four times slower on ten million distinct ones, and DuckDB refuses a subquery inside a
-lambda, which duckdb-kql emits for ``has_any``, ``countof`` and others.
+lambda, where duckdb-kql puts expressions for ``has_any`` over a column, ``countof`` and
+others. For the same reason a macro argument never appears inside one of the macros' own
+lambdas: duckdb-kql renders ``parse_url()`` and friends as subqueries.
 
-Semantics follow the Kusto documentation, example for example (the tests quote them).
-Where the documentation is silent, the choice is written next to the function below and
-nowhere else: invalid input answers null (``has_ipv4``/``has_any_ipv4``: false), never an
-error.
+Semantics follow the Kusto documentation, whose examples the tests quote. Where it is
+silent, these are the choices, each pinned by a test:
+
+* ``ipv4_is_private``, ``ipv4_is_in_range`` and ``ipv4_is_in_any_range`` read an address
+  with a prefix as the network it names, and answer true only if all of it is inside:
+  ``10.1.2.3/7`` reaches 11.x, so it is not private. The documented ``10.1.2.3/24`` and
+  ``192.168.1.1/24`` hold either way; masking first instead would call ``11.0.0.0/7``
+  private.
+* A prefix argument that is null or outside 0-32 (IPv4) or 0-128 (IPv6) makes the
+  answer null, as invalid text does.
+* ``ipv4_is_in_any_range`` is SQL's ``OR`` over the ranges: true if any contains the
+  address, else null if a range is invalid, else false; an empty array is false. An
+  invalid address is null.
+* ``ipv6_*``: a prefix on an IPv4-mapped address written with a dotted quad
+  (``1.2.3.4/24``, ``::ffff:1.2.3.4/24``) counts IPv4 bits, as duckdb-kql measured for
+  ``parse_ipv6``; on any other spelling, ``::1.2.3.4/30`` and ``::ffff:102:304/24``
+  included, it counts IPv6 bits. With standard IPv6 parsing that is the reading under
+  which the documented ``ipv6_compare('::192.168.1.1/30', '192.168.1.255/24') == 0``
+  holds. The prefix argument counts IPv6 bits, as documented.
+* ``has_ipv4``/``has_any_ipv4`` answer false, never null. The needle may carry spaces but
+  not a prefix. "Non-alphanumeric" is Unicode's letters and digits, and a dot delimits
+  unless a digit is on its other side.
+* Spaces around an address are ignored (as ``parse_ipv4`` ignores them), an IPv6
+  ``%zone`` is dropped (as ``parse_ipv6`` drops it), and a dynamic string is read as the
+  string.
 """
 
 from __future__ import annotations
@@ -128,8 +151,9 @@ def _let(value: str, name: str, body: str) -> str:
 
     DuckDB has no ``LET``; a one-element ``list_transform`` is the binding form that
     stays legal inside another lambda. Repeating *value* instead is not free: DuckDB's
-    common-subexpression pass did not merge a repeated parse, and the inline version of
-    ``ipv4_is_private`` took 145 s over ten million rows where this one takes about one.
+    common-subexpression pass does not merge a repeated parse inside CASE, and
+    ``ipv4_is_private`` written that way takes 145 s over ten million rows, against
+    under two bound like this.
     """
     return f"list_transform([{value}], lambda {name}: {body})[1]"
 
@@ -171,21 +195,21 @@ def _v6(text: str) -> str:
     groups and a bare dotted quad the IPv4-mapped ``::ffff:a.b.c.d``; :func:`_v6_bits`
     turns the prefix text into bits.
 
-    Written for binding time, which is what this costs, not run time: DuckDB binds a
-    lambda's body again at every level of nesting, each regular expression costs about
-    half a millisecond to bind, and a large expression tree is slow to optimise. A first
-    version bound every step in its own lambda (60 ms per ``ipv6_compare`` query); one
-    that repeated sub-expressions instead of binding them was worse (1.2 s). This one
-    keeps each level small and the two regexes near the top.
+    Shaped by binding time as much as by run time: DuckDB binds a lambda's body again
+    at every level of nesting, each regular expression costs about half a millisecond
+    to bind, and a large expression tree is slow to optimise. Binding every step in its
+    own lambda puts 60 ms on each ``ipv6_compare`` query, repeating sub-expressions
+    instead of binding them 1.2 s; keeping each level small and the two regexes near
+    the top, about 13 ms.
     """
     cleaned = f"lower(trim({text}))"
     # A `%zone` is dropped, as duckdb-kql's measured parse_ipv6 drops it.
     first = (
-        f"{{'t': {cleaned}, 'a': split_part(split_part({cleaned}, '/', 1), '%', 1), "
-        f"'p': split_part({cleaned}, '/', 2)}}"
+        f"{{'t': {cleaned}, 'a': string_split(string_split({cleaned}, '/')[1], '%')[1], "
+        f"'p': coalesce(string_split({cleaned}, '/')[2], '')}}"
     )
     tail = "string_split(ew_a.a, ':')[-1]"
-    octet = [f"TRY_CAST(split_part({tail}, '.', {i}) AS INTEGER)" for i in range(1, 5)]
+    octet = [f"TRY_CAST(string_split({tail}, '.')[{i}] AS INTEGER)" for i in range(1, 5)]
     quad_hex = f"printf('%x:%x', {octet[0]} * 256 + {octet[1]}, {octet[2]} * 256 + {octet[3]})"
     hexed = (
         f"CASE WHEN NOT regexp_full_match(ew_a.t, {_q(_V6_TEXT)}) THEN NULL "
@@ -202,13 +226,14 @@ def _v6(text: str) -> str:
     eight = (
         f"CASE WHEN NOT regexp_full_match(ew_u.h, {_q(_V6_HEX)}) THEN NULL "
         "WHEN NOT contains(ew_u.h, '::') THEN ew_u.h "
-        f"WHEN {written} <= 7 THEN concat_ws(':', NULLIF(split_part(ew_u.h, '::', 1), ''), "
-        f"rtrim(repeat('0:', 8 - {written}), ':'), NULLIF(split_part(ew_u.h, '::', 2), '')) "
+        f"WHEN {written} <= 7 THEN concat_ws(':', NULLIF(string_split(ew_u.h, '::')[1], ''), "
+        f"rtrim(repeat('0:', 8 - {written}), ':'), NULLIF(string_split(ew_u.h, '::')[2], '')) "
         "END"
     )
     third = f"{{'e': {eight}, 'p': ew_u.p, 'd': ew_u.d}}"
     # One lambda here beats eight `split_part` calls at run time (0.3 µs a row against
-    # 0.8) and at binding.
+    # 0.8) and at binding. DuckDB's `split_part` is itself a macro over `string_split`,
+    # a CASE per call, which is why it appears nowhere here.
     hex32 = (
         "array_to_string(list_transform(string_split(ew_e.e, ':'), "
         "lambda ew_g: lpad(ew_g, 4, '0')), '')"
@@ -257,28 +282,32 @@ def macro_statements() -> list[str]:
         + _compare(f"(ew_c.a >> 8) >> {v4_cmp_bits}", f"(ew_c.b >> 8) >> {v4_cmp_bits}")
         + " END",
     )
-    # UHUGEINT shifts only by a UHUGEINT.
-    a_bits, b_bits = _v6_bits("ew_c.a"), _v6_bits("ew_c.b")
-    v6_shift = f"CAST(128 - least({a_bits}, {b_bits}, ew_c.n) AS UHUGEINT)"
+    # UHUGEINT shifts only by a UHUGEINT. The masked values are bound once, as the
+    # comparison reads each twice.
+    v6_shift = "CAST(128 - least(ew_c.i, ew_c.j, ew_c.n) AS UHUGEINT)"
     v6_cmp = _let(
-        "{'a': ew_v6(a), 'b': ew_v6(b), 'n': TRY_CAST(p AS BIGINT)}",
+        _let(
+            "{'a': ew_v6(a), 'b': ew_v6(b), 'n': TRY_CAST(p AS BIGINT)}",
+            "ew_c",
+            f"{{'a': ew_c.a.x, 'b': ew_c.b.x, 'i': {_v6_bits('ew_c.a')}, "
+            f"'j': {_v6_bits('ew_c.b')}, 'n': ew_c.n}}",
+        ),
         "ew_c",
-        "CASE WHEN ew_c.a.x IS NULL OR ew_c.b.x IS NULL OR ew_c.n IS NULL "
-        f"OR ew_c.n NOT BETWEEN 0 AND 128 OR ({a_bits}) IS NULL OR ({b_bits}) IS NULL "
-        "THEN NULL ELSE "
+        "CASE WHEN ew_c.a IS NULL OR ew_c.b IS NULL OR ew_c.i IS NULL OR ew_c.j IS NULL "
+        "OR ew_c.n IS NULL OR ew_c.n NOT BETWEEN 0 AND 128 THEN NULL ELSE "
         + _compare(
-            f"CAST('0x' || ew_c.a.x AS UHUGEINT) >> {v6_shift}",
-            f"CAST('0x' || ew_c.b.x AS UHUGEINT) >> {v6_shift}",
+            f"CAST('0x' || ew_c.a AS UHUGEINT) >> {v6_shift}",
+            f"CAST('0x' || ew_c.b AS UHUGEINT) >> {v6_shift}",
         )
         + " END",
     )
     # Every occurrence of the needle sits between two pieces of the split text; one with
     # delimiters on both sides is a match. `contains` first, inside CASE so the rest
     # runs only on rows that have the needle at all. A single regex built from the
-    # needles was tried and is three times slower for one constant needle, and for a
-    # needle from a column it compiles a pattern per row.
+    # needles is three times slower for one constant needle, and for a needle from a
+    # column it compiles a pattern per row.
     found = _let(
-        "string_split(ew_ip_text(src), ew_n)",
+        "string_split(ew_h.s, ew_n)",
         "ew_p",
         "len(list_filter(range(1, len(ew_p)), lambda ew_i: "
         f"(ew_p[ew_i] = '' OR regexp_full_match(right(ew_p[ew_i], 2), {_q(_BEFORE)})) AND "
@@ -288,9 +317,13 @@ def macro_statements() -> list[str]:
         "list_filter(list_transform(needles, lambda ew_n: trim(ew_n)), "
         f"lambda ew_n: regexp_full_match(ew_n, {_q(_V4_ADDRESS)}))"
     )
-    has_any = (
-        f"coalesce(len(list_filter({valid_needles}, lambda ew_n: "
-        f"CASE WHEN contains(ew_ip_text(src), ew_n) THEN {found} ELSE false END)) > 0, false)"
+    # The arguments are bound outside every lambda: DuckDB refuses a subquery inside
+    # one, and duckdb-kql renders parse_url() and friends as subqueries.
+    has_any = _let(
+        f"{{'s': ew_ip_text(src), 'n': {valid_needles}}}",
+        "ew_h",
+        "coalesce(len(list_filter(ew_h.n, lambda ew_n: "
+        f"CASE WHEN contains(ew_h.s, ew_n) THEN {found} ELSE false END)) > 0, false)",
     )
     return [
         # A dynamic string is the string; anything else is its text.
