@@ -212,10 +212,15 @@ def query_bench(db: Path, naive: Path, runs: int) -> dict[str, dict[str, list[fl
     for name in SEEDS:
         kql = (ROOT / "src/edgewatch/hunt/queries" / f"{name}.kql").read_text()
         naive_sql = str(duckdb_kql.to_sql(kql))
-        times: dict[str, list[float]] = {"kql": [], "hand": [], "naive": []}
+        times: dict[str, list[float]] = {"kql": [], "hand": [], "naive": [], "translate": []}
         results = {}
         for _ in range(runs):
-            t, r = _timed(lambda kql=kql: engine.execute(store, kql, timeout_s=3600).table)
+            # like the naive port's SQL, translated before the clock starts (timed apart)
+            t, translated = _timed(lambda kql=kql: engine.translate_for(store, kql))
+            times["translate"].append(t)
+            t, r = _timed(
+                lambda tr=translated: engine.run_translated(store, tr, timeout_s=3600).table
+            )
             times["kql"].append(t)
             results["kql"] = r
             t, r = _timed(lambda name=name: store.sql(HAND_SQL[name]).to_arrow_table())
@@ -273,20 +278,24 @@ def report(args: argparse.Namespace, results: dict) -> str:  # type: ignore[type
         "",
         f"### Seed queries over {results['stored']:,} stored events",
         "",
-        "Into an Arrow table. *KQL* is the seed query as written, on the store; *hand SQL* "
-        "is DuckDB SQL written for the same tables; *naive* is the same KQL on a table "
-        "holding LogMessage as JSON text (Log Analytics' layout). All three return the "
-        "same rows (checked on every run).",
+        "Execution into an Arrow table. *KQL* is the seed query as written, run on the "
+        "store (its view made to measure, then the SQL); *hand SQL* is DuckDB SQL written "
+        "for the same tables; *naive* is the same KQL, translated by duckdb-kql alone, on "
+        "a table holding LogMessage as JSON text (Log Analytics' layout). KQL-to-SQL "
+        "translation is done before the clock starts for both KQL contenders and shown "
+        "apart. The store and the naive port return the same rows (checked every run).",
         "",
-        "| query | rows | KQL (s) | hand SQL (s) | naive (s) | KQL / hand | naive / KQL |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| query | rows | KQL (s) | hand SQL (s) | naive (s) | KQL / hand | naive / KQL "
+        "| translation (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in SEEDS:
         t = results["queries"][name]
         kql, hand, naive = (statistics.median(t[k]) for k in ("kql", "hand", "naive"))
         lines.append(
             f"| {name} | {int(t['rows'][0]):,} | {kql:.3f} | {hand:.3f} | {naive:.3f} | "
-            f"{kql / hand:.2f} | {naive / kql:.1f}× |"
+            f"{kql / hand:.2f} | {naive / kql:.1f}× | "
+            f"{statistics.median(t['translate']) * 1000:.0f} |"
         )
     lines += ["", END]
     return "\n".join(lines)

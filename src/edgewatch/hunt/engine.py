@@ -181,8 +181,24 @@ def execute(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     now: dt.datetime | None = None,
 ) -> HuntResult:
-    """Run a query on a prepared connection; the whole result, as Arrow."""
-    translated = translate(kql, now=now, schema=_join_schema(con))
+    """Translate and run a query on a prepared connection; the whole result, as Arrow."""
+    return run_translated(con, translate_for(con, kql, now=now), timeout_s=timeout_s)
+
+
+def translate_for(
+    con: duckdb.DuckDBPyConnection, kql: str, *, now: dt.datetime | None = None
+) -> Translated:
+    """``translate`` with the connection's tables, as ``join`` and ``union`` need."""
+    return translate(kql, now=now, schema=_join_schema(con))
+
+
+def run_translated(
+    con: duckdb.DuckDBPyConnection,
+    translated: Translated,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> HuntResult:
+    """Run an already translated query: its view made to measure, then the SELECT."""
     _only_select(con, translated.sql)
     if translated.needs is not None:
         run(con, _narrow_view_sql(con, translated.needs))
@@ -202,7 +218,7 @@ def execute(
     except duckdb.InterruptException as exc:
         raise HuntError(f"the query ran longer than its time limit of {timeout_s:g} s") from exc
     except duckdb.Error as exc:
-        raise HuntError(_runtime_message(exc, kql)) from exc
+        raise HuntError(_runtime_message(exc, translated.kql)) from exc
     finally:
         timer.cancel()
 
