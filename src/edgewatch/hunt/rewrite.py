@@ -59,12 +59,17 @@ def rewrite(query: ir.Query, hidden: frozenset[str]) -> ir.Query:
 # value made by tostring() is never an array, so there the plain aggregate is exact.
 
 TEXT_MAKE_SET = "edgewatch_make_set_text"
+TEXT_TOSTRING = "edgewatch_tostring_plain"
 _TEXT_FUNCTIONS = frozenset({"tostring", "strcat", "tolower", "toupper"})
 
 
 def register_text_aggregates() -> None:
     from duckdb_kql.translate import functions as registry
 
+    if TEXT_TOSTRING not in registry.SCALAR_FUNCTIONS:
+        registry.SCALAR_FUNCTIONS[TEXT_TOSTRING] = registry.FunctionSpec(
+            TEXT_TOSTRING, "template", "coalesce(CAST({0} AS VARCHAR), '')", (1,)
+        )
     if TEXT_MAKE_SET not in registry.AGGREGATE_FUNCTIONS:
         registry.AGGREGATE_FUNCTIONS[TEXT_MAKE_SET] = registry.AggregateSpec(
             TEXT_MAKE_SET,
@@ -112,11 +117,23 @@ def _text_aggregates(op: ir.Operator, texts: set[str]) -> ir.Operator:
 
 
 def _swapper(hidden: frozenset[str]) -> Callable[[Any], Any]:
+    plain = plain_text_paths()
+
     def swap(node: Any) -> Any:
         if isinstance(node, ir.PathAccess):
             path = _static_path(node)
             if path is not None and path in hidden:
                 return ir.ColumnRef(HIDDEN_PREFIX + path)
+        if (
+            isinstance(node, ir.FunctionCall)
+            and node.name == "tostring"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ir.PathAccess)
+            and _static_path(node.args[0]) in plain
+        ):
+            # a string or integer column: its text is a cast, without duckdb-kql's
+            # every-type CASE (binding that costs more than running a small hunt)
+            return ir.FunctionCall(TEXT_TOSTRING, (swap(node.args[0]),))
         if isinstance(node, ir.Query):
             return node  # a nested query has rows of its own
         if isinstance(node, ir.NamedExpr):
@@ -139,6 +156,17 @@ def _swapper(hidden: frozenset[str]) -> Callable[[Any], Any]:
         return node
 
     return swap
+
+
+def plain_text_paths() -> frozenset[str]:
+    """Paths whose typed column is text or an integer in every gadget that has it.
+
+    ``tostring`` of those is exactly a cast (Kusto prints integers as DuckDB does); a
+    path that is a boolean or a list anywhere keeps duckdb-kql's general ``tostring``.
+    """
+    from edgewatch.store.containerlog import leaf_kinds
+
+    return frozenset(p for p, kinds in leaf_kinds().items() if kinds <= {"str", "int"})
 
 
 def _static_path(node: ir.PathAccess) -> str | None:

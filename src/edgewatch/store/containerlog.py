@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -220,6 +221,18 @@ def view_columns(paths: frozenset[str]) -> list[str]:
     return [*COLUMNS, *(HIDDEN_PREFIX + p for p in sorted(paths))]
 
 
+@cache
+def leaf_kinds() -> dict[str, frozenset[str]]:
+    """Path -> the column kinds it has across gadgets (``derived`` for SQL-built keys)."""
+    kinds: dict[str, set[str]] = {}
+    for schema in all_schemas():
+        by_expr = {sql.col(c.name): c.kind for c in schema.columns}
+        for path, expr in leaves(schema).items():
+            kinds.setdefault(path, set()).add(by_expr.get(expr, "derived"))
+    return {p: frozenset(k) for p, k in kinds.items()}
+
+
+@cache
 def hidden_paths() -> frozenset[str]:
     """Every ``LogMessage`` path some gadget has a typed column for."""
     return frozenset(p for s in all_schemas() for p in leaves(s))
