@@ -297,7 +297,35 @@ def report(args: argparse.Namespace, results: dict) -> str:  # type: ignore[type
             f"{kql / hand:.2f} | {naive / kql:.1f}× | "
             f"{statistics.median(t['translate']) * 1000:.0f} |"
         )
-    lines += ["", END]
+    med = {
+        name: {k: statistics.median(v) for k, v in results["queries"][name].items()}
+        for name in SEEDS
+    }
+    fast = all(med[n]["kql"] < 1.0 for n in ("public_outbound_tcp", "dns_responses"))
+    near = [n for n in SEEDS if med[n]["kql"] / med[n]["hand"] <= 1.5]
+    beat = [n for n in SEEDS if med[n]["naive"] / med[n]["kql"] >= 5]
+    rate = statistics.median(ew_rates)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    lines += [
+        "",
+        "Targets:",
+        f"- TCP and DNS seed queries under 1 s at {results['stored']:,} events: {verdict(fast)}.",
+        f"- every seed query at least 5× faster than the naive port: {verdict(len(beat) == 4)} "
+        f"({len(beat)} of 4).",
+        f"- every seed query within 1.5× of hand-written SQL: {verdict(len(near) == 4)} "
+        f"({', '.join(near) or 'none'}). What remains is duckdb-kql's shape: one CTE per "
+        "operator, `tostring()` results that DuckDB filters above the scan, and a fixed "
+        "~10 ms of view and bind per query that dominates a 4 ms hand query.",
+        f"- ingest at 200,000 events/s or more: {verdict(rate >= 200_000)} ({rate:,.0f}/s). The "
+        "pipeline thread is the limit: decoding whole events (3-7 µs) and reading ~40 "
+        "columns off them into Arrow (~3 µs); DuckDB's insert (~3 µs per event, in row "
+        "groups) runs beside it on the other core.",
+        "",
+        END,
+    ]
     return "\n".join(lines)
 
 
@@ -323,7 +351,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument(
+        "--report-only", action="store_true", help="Rewrite the section from the last results."
+    )
     args = ap.parse_args()
+    if args.report_only:
+        results = json.loads((CACHE / "store-results.json").read_text())
+        write_section(args.output, report(args, results))
+        return
     from bench.__main__ import make_inputs
 
     src, _ = make_inputs(args.events, args.seed)
