@@ -115,18 +115,34 @@ def build_pipeline(
     stats: Stats | None = None,
     extra_sinks: Sequence[Sink] = (),
     sinks: Sequence[Sink] | None = None,
+    drain: bool = False,
 ) -> tuple[Pipeline, FilterStage]:
+    """``drain``: remote destinations deliver everything before ``close`` returns."""
     stats = stats or Stats()
     filters = FilterStage(config.filters, stats)
     stages: list[Stage] = [filters]
-    built = list(sinks) if sinks is not None else [build_sink(s, config.node) for s in config.sinks]
-    built.extend(extra_sinks)
     dl_path: Path | None = config.dead_letter_path()
     dead_letter = DeadLetter(
         dl_path,
         max_bytes=int(config.dead_letter.max_bytes),
         max_files=config.dead_letter.max_files,
     )
+    built = list(sinks) if sinks is not None else [build_sink(s, config.node) for s in config.sinks]
+    if sinks is None and config.destinations:
+        from edgewatch.sinks.azure.delivery import AzureSink
+
+        built.append(
+            AzureSink(
+                config.destinations,
+                config.routes,
+                config.buffer,
+                config.buffer_path(),
+                stats,
+                dead_letter,
+                drain_on_close=drain,
+            )
+        )
+    built.extend(extra_sinks)
     pipeline = Pipeline(stages, built, stats=stats, dead_letter=dead_letter, node=config.node)
     return pipeline, filters
 

@@ -263,6 +263,58 @@ def normalize(
         raise typer.Exit(1)
 
 
+class _StatusWriter:
+    """Writes the agent's figures to ``status.json`` every few seconds for ``status``.
+
+    A file, not a socket: ``edgewatch status`` must work when the agent is wedged too,
+    and then shows how old the figures are.
+    """
+
+    def __init__(self, pipeline: Pipeline, path: Path, every: float = 5.0) -> None:
+        import threading
+
+        self.pipeline = pipeline
+        self.path = path
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.write()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.write()
+
+    def write(self) -> None:
+        import json
+        import os
+
+        destinations = {}
+        for sink in self.pipeline.sinks:
+            report = getattr(sink, "status", None)
+            if callable(report):
+                destinations.update(report())
+        doc = {
+            "written_at": time.time(),
+            "pid": os.getpid(),
+            "stats": self.pipeline.stats.snapshot(),
+            "destinations": destinations,
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc, default=str, indent=1))
+            tmp.replace(self.path)
+        except OSError as exc:
+            logging.getLogger("edgewatch").warning("cannot write %s: %s", self.path, exc)
+
+
 def _run_files(
     files: Sequence[Path], spec: GadgetSpec | None, pipeline: Pipeline, cfg: Config, label: str
 ) -> RunResult:
@@ -306,6 +358,14 @@ def _install_signal_handlers(runtime: Runtime) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="The agent config (YAML).")],
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Read file sources to their end, deliver everything (waiting out retries), "
+            "exit: the backfill mode.",
+        ),
+    ] = False,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the agent: sources -> decode -> filters -> sinks, until SIGTERM.
@@ -314,9 +374,9 @@ def run(
 
         sources:
           - type: ig            # run IG's gadgets (ig daemon, or one ig run each)
-            gadgets: [trace_tcp, trace_dns, trace_sni, trace_exec, audit_seccomp]
+            gadgets: \\[trace_tcp, trace_dns, trace_sni, trace_exec, audit_seccomp]
         filters:
-          exclude: {namespaces: [kube-system]}
+          exclude: {namespaces: \\[kube-system]}
           noise: {loopback: true, cluster_local_dns: true}
         sinks:
           - type: stdout        # IG's JSON, filtered: the ContainerLogV2 path
@@ -332,10 +392,19 @@ def run(
         raise typer.Exit(2)
     from edgewatch.agent import build_sources
 
-    pipeline, filters = _build_or_exit(cfg)
+    if once:
+        following = [s.name for s in cfg.sources if s.type != "file" or getattr(s, "follow", False)]
+        if following:
+            err.print(
+                f"[red]--once reads files to their end; these sources never end: "
+                f"{', '.join(following)}[/red]"
+            )
+            raise typer.Exit(2)
+    pipeline, filters = _build_or_exit(cfg, drain=once)
     sources = build_sources(cfg, filters)
     runtime = _runtime(sources, pipeline, cfg)
     _install_signal_handlers(runtime)
+    status = _StatusWriter(pipeline, cfg.state_dir / "status.json")
     log = logging.getLogger("edgewatch")
     log.info(
         "edgewatch %s on node %s: sources %s, sinks %s",
@@ -344,8 +413,12 @@ def run(
         ", ".join(s.name for s in sources),
         ", ".join(s.name for s in pipeline.sinks),
     )
+    status.start()
     result = runtime.run()
-    pipeline.close()
+    try:
+        pipeline.close()
+    finally:
+        status.stop()
     snap = pipeline.stats.snapshot()
     log.info(
         "stopped after %.1fs: %d events in, %d dropped, %d rejected",
@@ -586,7 +659,7 @@ def _demo_hunts(console: Console, store_path: Path) -> None:
 
 
 # Commands kept in modules of their own; importing them registers them on ``app``.
-from edgewatch import cli_store  # noqa: E402, F401
+from edgewatch import cli_deploy, cli_status, cli_store  # noqa: E402, F401
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from edgewatch.events.registry import DEFAULT_GADGETS, lookup
+from edgewatch.sinks.azure.config import AzureLogsIngestionConfig
 from edgewatch.units import parse_duration
 
 #: ``24h``, ``7d``, ``90s`` …, or a number of seconds
@@ -188,6 +189,16 @@ class FileSourceConfig(_Strict):
     type: Literal["file"]
     name: str = "file"
     paths: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_path(cls, data: Any) -> Any:
+        """``path: X`` is the natural spelling for one file."""
+        if isinstance(data, dict) and "path" in data and "paths" not in data:
+            data = {**data, "paths": [data["path"]]}
+            del data["path"]
+        return data
+
     #: the gadget that wrote these lines; inferred per line when unset
     gadget: str | None = None
     follow: bool = False
@@ -265,6 +276,45 @@ SinkConfig = Annotated[
 ]
 
 
+class RouteMatchConfig(_Strict):
+    """Globs; an event matches when every given key matches (an empty match: everything)."""
+
+    namespace: list[str] = []
+    pod: list[str] = []
+    #: ``key=value`` globs against the pod's labels
+    label: list[str] = []
+    gadget: list[str] = []
+
+    @field_validator("namespace", "pod", "label")
+    @classmethod
+    def _globs(cls, v: list[str]) -> list[str]:
+        return _check_globs(v)
+
+    @field_validator("gadget")
+    @classmethod
+    def _gadgets(cls, v: list[str]) -> list[str]:
+        return _check_gadgets(v)
+
+
+class RouteConfig(_Strict):
+    match: RouteMatchConfig = RouteMatchConfig()
+    #: destination names; the first route an event matches decides where it goes
+    to: list[str] = Field(min_length=1)
+
+
+class BufferConfig(_Strict):
+    """The disk buffer in front of every remote destination (one directory each)."""
+
+    #: default ``<state_dir>/buffer``
+    path: Path | None = None
+    #: the cap for each destination's buffer
+    max_bytes: ByteSize = ByteSize(2 * 1024**3)
+    #: full buffer: delete the oldest (counted) or stop reading sources
+    overflow: Literal["drop_oldest", "block"] = "drop_oldest"
+    #: ``batch``: nothing acknowledged is lost on power loss; ``interval``: up to ~1 s
+    fsync: Literal["batch", "interval", "never"] = "batch"
+
+
 class DeadLetterConfig(_Strict):
     #: default ``<state_dir>/dead-letter.ndjson``; ``null`` keeps only the counters
     path: Path | None = None
@@ -295,6 +345,39 @@ class Config(_Strict):
     sinks: list[SinkConfig] = [StdoutSinkConfig(type="stdout")]
     dead_letter: DeadLetterConfig = DeadLetterConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    #: Log Analytics / Sentinel workspaces (Logs Ingestion API), each behind its buffer
+    destinations: list[AzureLogsIngestionConfig] = []
+    #: ordered; none at all sends every event to every destination
+    routes: list[RouteConfig] = []
+    buffer: BufferConfig = BufferConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_name(cls, data: Any) -> Any:
+        """``node_name`` is the same key as ``node`` (the name the Azure docs use)."""
+        if isinstance(data, dict) and "node_name" in data:
+            if "node" in data:
+                raise ValueError("give 'node' or 'node_name', not both")
+            data = {**data, "node": data["node_name"]}
+            del data["node_name"]
+        return data
+
+    @model_validator(mode="after")
+    def _routes_name_destinations(self) -> Config:
+        known = {d.name for d in self.destinations}
+        if len(known) != len(self.destinations):
+            raise ValueError("two destinations share a name; give each a unique 'name'")
+        for i, route in enumerate(self.routes):
+            unknown = [t for t in route.to if t not in known]
+            if unknown:
+                raise ValueError(
+                    f"routes[{i}] sends to unknown destination(s) {', '.join(map(repr, unknown))}"
+                    f"; known: {', '.join(sorted(known)) or 'none'}"
+                )
+        return self
+
+    def buffer_path(self) -> Path:
+        return self.buffer.path or self.state_dir / "buffer"
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
