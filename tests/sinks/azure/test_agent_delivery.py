@@ -93,7 +93,7 @@ def _expected(capture: Path) -> list[dict[str, object]]:
 
     events = LineDecoder(node="edge-1").decode(capture.read_bytes().splitlines()).events
     return [
-        {"EventId": r["EventId"], "Namespace": r.get("Namespace")}
+        {"EventId": r["EventId"], "Namespace": r.get("Namespace"), "Gadget": r.get("Gadget")}
         for recs in CUSTOM.records(events).values()
         for r in recs
     ]
@@ -111,6 +111,7 @@ def test_every_event_arrives_once_through_throttling_and_outages(
         Fault.unavailable(),
         Fault.slow(0.5),
         Fault.server_error(),
+        Fault.drop(),
     )
     cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
     out = subprocess.run(
@@ -197,3 +198,35 @@ def test_kill_9_mid_delivery_loses_nothing(
     assert set(got) == set(expected)  # nothing lost
     # duplicates only across the crash, and detectable by EventId
     assert all(n >= 1 for n in got.values())
+
+
+def test_records_the_service_refuses_go_to_the_dead_letter_file(
+    tenants: FakeAzure, capture: Path, ca_bundle: Path, tmp_path: Path
+) -> None:
+    # a rare malformed record (the service refuses every exec row here); a flood of them
+    # exhausts the transport's bisection budget and sets whole batches aside instead
+    tenants.reject_records(lambda row: row.get("Gadget") == "trace_exec")
+    cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
+    out = subprocess.run(
+        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_env(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    expected = _expected(capture)
+    bad = sum(1 for e in expected if e["Gadget"] == "trace_exec")
+    assert bad
+    delivered = _rows(tenants, FACTORY_DCR)
+    assert len(delivered) == len(expected) - bad
+    assert all(r["Gadget"] != "trace_exec" for r in delivered)
+    import json
+
+    dead = [
+        json.loads(line)
+        for line in (tmp_path / "state" / "dead-letter.ndjson").read_text().splitlines()
+    ]
+    assert len(dead) == bad
+    assert {d["reason"] for d in dead} == {"azure_invalid_record"}
