@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from edgewatch.events.base import GadgetSpec
+    from edgewatch.metrics import AgentHttp
     from edgewatch.pipeline.filter import FilterStage
     from edgewatch.pipeline.runtime import Pipeline, RunResult, Runtime
     from edgewatch.sources.base import Source
@@ -263,6 +264,30 @@ def normalize(
         raise typer.Exit(1)
 
 
+def _start_http(cfg: Config, pipeline: Pipeline) -> AgentHttp | None:
+    """``/metrics``, ``/healthz``, ``/readyz`` when ``http.listen`` is set."""
+    if cfg.http.listen is None:
+        return None
+    from edgewatch.metrics import AgentHttp, registry_for
+
+    reporters = [r for r in (getattr(s, "status", None) for s in pipeline.sinks) if callable(r)]
+
+    def ready() -> tuple[bool, str]:
+        for report in reporters:
+            for name, d in report().items():
+                if not d.get("worker_alive"):
+                    return False, f"delivery to {name} stopped"
+        return True, "ok"
+
+    try:
+        server = AgentHttp(cfg.http.listen, registry_for(pipeline.stats, reporters), ready)
+    except OSError as exc:
+        err.print(f"[red]cannot listen on {cfg.http.listen}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    logging.getLogger("edgewatch").info("metrics and probes on http://%s", server.address)
+    return server.start()
+
+
 class _StatusWriter:
     """Writes the agent's figures to ``status.json`` every few seconds for ``status``.
 
@@ -405,6 +430,7 @@ def run(
     runtime = _runtime(sources, pipeline, cfg)
     _install_signal_handlers(runtime)
     status = _StatusWriter(pipeline, cfg.state_dir / "status.json")
+    http = _start_http(cfg, pipeline)
     log = logging.getLogger("edgewatch")
     log.info(
         "edgewatch %s on node %s: sources %s, sinks %s",
@@ -419,6 +445,8 @@ def run(
         pipeline.close()
     finally:
         status.stop()
+        if http is not None:
+            http.stop()
     snap = pipeline.stats.snapshot()
     log.info(
         "stopped after %.1fs: %d events in, %d dropped, %d rejected",

@@ -315,6 +315,24 @@ class BufferConfig(_Strict):
     fsync: Literal["batch", "interval", "never"] = "batch"
 
 
+class HttpConfig(_Strict):
+    """The agent's ``/metrics``, ``/healthz`` and ``/readyz`` endpoints."""
+
+    #: ``host:port``; null turns the endpoints off. Localhost unless you open it (a
+    #: DaemonSet for Prometheus: ``0.0.0.0:9464``).
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        _host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port (e.g. 127.0.0.1:9464)")
+        return v
+
+
 class DeadLetterConfig(_Strict):
     #: default ``<state_dir>/dead-letter.ndjson``; ``null`` keeps only the counters
     path: Path | None = None
@@ -350,6 +368,7 @@ class Config(_Strict):
     #: ordered; none at all sends every event to every destination
     routes: list[RouteConfig] = []
     buffer: BufferConfig = BufferConfig()
+    http: HttpConfig = HttpConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -230,3 +230,49 @@ def test_records_the_service_refuses_go_to_the_dead_letter_file(
     ]
     assert len(dead) == bad
     assert {d["reason"] for d in dead} == {"azure_invalid_record"}
+
+
+def test_a_running_agent_reports_delivery_in_its_metrics(
+    tenants: FakeAzure, capture: Path, ca_bundle: Path, tmp_path: Path
+) -> None:
+    import socket
+    import urllib.request
+
+    from tests.test_metrics import samples
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
+    text = cfg.read_text().replace(
+        f"    path: {capture}\n", f"    path: {capture}\n    follow: true\n"
+    )
+    cfg.write_text(text + f"http: {{listen: 127.0.0.1:{port}}}\n")
+    proc = subprocess.Popen(
+        [*EDGEWATCH, "run", "-c", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    try:
+        expected = len(_expected(capture))
+        deadline = time.monotonic() + 60
+        sent = 0.0
+        while time.monotonic() < deadline and sent < expected:
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    got = samples(r.read().decode())
+            except OSError:
+                continue
+            sent = got.get(
+                ("edgewatch_destination_records_sent_total", (("destination", "factory"),)), 0
+            )
+        assert sent == expected
+        assert got[("edgewatch_destination_queued_events", (("destination", "factory"),))] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            assert r.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
