@@ -80,6 +80,12 @@ destinations:
     return cfg
 
 
+def _follow(cfg: Path, capture: Path) -> None:
+    """Make the file source follow its file: the agent runs until SIGTERM."""
+    old = f"    path: {capture}\n"
+    cfg.write_text(cfg.read_text().replace(old, old + "    follow: true\n"))
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -244,10 +250,8 @@ def test_a_running_agent_reports_delivery_in_its_metrics(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
-    text = cfg.read_text().replace(
-        f"    path: {capture}\n", f"    path: {capture}\n    follow: true\n"
-    )
-    cfg.write_text(text + f"http: {{listen: 127.0.0.1:{port}}}\n")
+    _follow(cfg, capture)
+    cfg.write_text(cfg.read_text() + f"http: {{listen: 127.0.0.1:{port}}}\n")
     proc = subprocess.Popen(
         [*EDGEWATCH, "run", "-c", str(cfg)],
         stdout=subprocess.DEVNULL,
@@ -276,3 +280,44 @@ def test_a_running_agent_reports_delivery_in_its_metrics(
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_a_stalled_tenant_does_not_hold_up_the_other(
+    tenants: FakeAzure, capture: Path, ca_bundle: Path, tmp_path: Path
+) -> None:
+    from tests.sinks.azure.conftest import MI_CLIENT_ID
+
+    tenants.revoke(MI_CLIENT_ID, FACTORY_DCR)  # factory answers 403 until the role is back
+    routes = (
+        "routes:\n"
+        "  - match: {namespace: [payments, 'iot-*']}\n    to: [factory]\n"
+        "  - match: {namespace: [shop]}\n    to: [office]\n"
+    )
+    cfg = _config(tmp_path, tenants, capture, ca_bundle, routes)
+    cfg.write_text(
+        cfg.read_text().replace(
+            f"    path: {capture}\n", f"    path: {capture}\n    follow: true\n"
+        )
+    )
+    want_office = sum(1 for e in _expected(capture) if e["Namespace"] == "shop")
+    proc = subprocess.Popen(
+        [*EDGEWATCH, "run", "-c", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_rows(tenants, OFFICE_DCR)) < want_office:
+            time.sleep(0.1)
+        assert len(_rows(tenants, OFFICE_DCR)) == want_office
+        assert _rows(tenants, FACTORY_DCR) == []
+        # factory's events wait in its buffer; once the role is granted they arrive
+        tenants.grant(MI_CLIENT_ID, FACTORY_DCR)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _rows(tenants, FACTORY_DCR):
+            time.sleep(0.1)
+        assert _rows(tenants, FACTORY_DCR)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
