@@ -443,6 +443,9 @@ def run(
     result = runtime.run()
     try:
         pipeline.close()
+    except RuntimeError as exc:  # a delivery thread died; its events stay in the buffer
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     finally:
         status.stop()
         if http is not None:

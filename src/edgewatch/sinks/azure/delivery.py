@@ -189,10 +189,12 @@ class AzureSink:
                 while worker.is_alive() and worker.buffer.stats().queued_events:
                     if time.monotonic() - last_note > 10:
                         last_note = time.monotonic()
-                        log.info(
-                            "%s: %d events still to deliver",
+                        health = worker.delivery.health()
+                        log.warning(
+                            "%s: %d events still to deliver%s",
                             name,
                             worker.buffer.stats().queued_events,
+                            f"; last error: {health.last_error}" if health.last_error else "",
                         )
                     time.sleep(0.05)
         for worker in self.workers.values():
