@@ -443,13 +443,14 @@ def run(
     result = runtime.run()
     try:
         pipeline.close()
-    except RuntimeError as exc:  # a delivery thread died; its events stay in the buffer
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
     finally:
         status.stop()
         if http is not None:
             http.stop()
+    failed = [n for sink in pipeline.sinks for n in getattr(sink, "failed", ())]
+    if failed:  # a delivery thread died; its events stay in the buffer for the next start
+        err.print(f"[red]delivery failed for {', '.join(failed)}; events stay buffered[/red]")
+        raise typer.Exit(1)
     snap = pipeline.stats.snapshot()
     log.info(
         "stopped after %.1fs: %d events in, %d dropped, %d rejected",

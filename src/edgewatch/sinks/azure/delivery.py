@@ -137,6 +137,8 @@ class AzureSink:
         )
         self.layouts = {d.name: LAYOUTS[d.layout] for d in destinations}
         self.workers: dict[str, _Worker] = {}
+        #: destinations whose delivery thread died (known after ``close``)
+        self.failed: list[str] = []
         for cfg in destinations:
             worker = _Worker(cfg, self.buffers.get(cfg.name), AzureDelivery(cfg), dead_letter)
             self.workers[cfg.name] = worker
@@ -203,6 +205,6 @@ class AzureSink:
             worker.join()
             worker.delivery.close()
         self.buffers.close()
-        failed = [n for n, w in self.workers.items() if w.error is not None]
-        if failed:
-            raise RuntimeError(f"delivery failed for {', '.join(failed)}; events stay buffered")
+        self.failed = [n for n, w in self.workers.items() if w.error is not None]
+        if self.failed:
+            log.error("delivery failed for %s; events stay buffered", ", ".join(self.failed))
