@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 from tests.fake_azure.server import Request, Response
 from tests.fake_azure.tokens import InvalidTokenError, TokenIssuer
 
@@ -231,7 +233,9 @@ class Ingestion:
             msg = f"Content-Encoding {encoding!r} is not supported"
             return _error(415, "UnsupportedContentEncoding", msg), appid, nothing, b""
         try:
-            data = json.loads(raw)
+            # msgspec: the same values as json.loads, several times faster, so the
+            # stand-in does not cap what a benchmark can measure of the agent
+            data = msgspec.json.decode(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             msg = f"Request body is not valid JSON: {exc}"
             return _error(400, "InvalidJson", msg), appid, nothing, raw
