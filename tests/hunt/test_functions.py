@@ -781,3 +781,56 @@ def test_guard_rolls_back_when_lookups_miss(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.undo()
     functions.register()
     assert registry.lookup("ipv4_compare") is registry.SCALAR_FUNCTIONS["ipv4_compare"]
+
+
+#: Dotted quads as they appear in logs and as they go wrong: octets over 255, leading
+#: zeros, spaces around them, a prefix, too few parts.
+_octet_text = st.one_of(
+    st.integers(0, 255).map(str),
+    st.integers(256, 999).map(str),
+    st.integers(0, 99).map(lambda n: f"0{n}"),
+)
+_dotted = st.one_of(
+    st.tuples(_octet_text, _octet_text, _octet_text, _octet_text).map(".".join),
+    st.tuples(_octet_text, _octet_text, _octet_text).map(".".join),
+    st.sampled_from(["10", "172", "192", "127"]).flatmap(
+        lambda first: st.tuples(st.just(first), _octet_text, _octet_text, _octet_text).map(".".join)
+    ),
+)
+
+
+def _private_reference(text: str) -> bool | None:
+    """Kusto's answer: whole network inside RFC 1918; null unless valid IPv4 (+prefix)."""
+    body = text.strip(" ")
+    address, _, prefix = body.partition("/")
+    parts = address.split(".")
+    if len(parts) != 4 or any(
+        not p.isdigit() or (len(p) > 1 and p[0] == "0") or int(p) > 255 for p in parts
+    ):
+        return None
+    if prefix and (
+        not prefix.isdigit() or (len(prefix) > 1 and prefix[0] == "0") or int(prefix) > 32
+    ):
+        return None
+    net = ipaddress.IPv4Network((address, int(prefix or 32)), strict=False)
+    return any(net.subnet_of(block) for block in PRIVATE_BLOCKS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _dotted,
+            st.sampled_from(["", " "]),
+            st.one_of(st.just(""), st.integers(0, 40).map(lambda n: f"/{n}")),
+        ).map(lambda t: t[1] + t[0] + t[2] + t[1]),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_ipv4_is_private_matches_the_reference_on_text_columns(
+    con: duckdb.DuckDBPyConnection, texts: list[str]
+) -> None:
+    """Over a text column: the path the seed TCP query takes, fast path included."""
+    got = [row[0] for row in run_cases(con, "ipv4_is_private(a)", {"a": texts})]
+    assert got == [_private_reference(t) for t in texts]

@@ -123,6 +123,8 @@ _PRIVATE = (
     rf"192\.168\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|2[0-9]|1[6-9]))?",
 )
 _PRIVATE_TEXT = " *(?:" + "|".join(_PRIVATE) + ") *"
+#: 172.16.0.0/12 as the start of a valid dotted quad (for the plain-address fast path).
+_PRIVATE_172 = r"^172\.(?:1[6-9]|2[0-9]|3[01])\."
 
 #: An IPv6 address before its groups are counted: hex and colons, or colons ending in a
 #: dotted quad, or a bare dotted quad; a ``%zone``, dropped as duckdb-kql's measured
@@ -352,16 +354,24 @@ def macro_statements() -> list[str]:
             "CASE WHEN list_bool_or(l) THEN true WHEN list_count(l) < len(l) THEN NULL "
             "ELSE false END",
         ),
-        # Two regular expressions and no arithmetic: the common case, kept cheap.
+        # A plain dotted quad in a text column (nearly every row a hunt sees) is decided
+        # by one regex and its prefix, with no binding lambda: measured, the seed TCP
+        # query drops from 0.30 s to near hand-written SQL over 10M events. Anything
+        # else (a prefix, spaces, a dynamic value) takes the general expression below.
         _macro(
             "ipv4_is_private",
             "x",
-            _let(
+            f"CASE WHEN typeof(x) = 'VARCHAR' AND regexp_full_match(CAST(x AS VARCHAR), "
+            f"{_q(_V4)}) THEN (starts_with(CAST(x AS VARCHAR), '10.') "
+            "OR starts_with(CAST(x AS VARCHAR), '192.168.') "
+            f"OR regexp_matches(CAST(x AS VARCHAR), {_q(_PRIVATE_172)})) ELSE "
+            + _let(
                 "ew_ip_text(x)",
                 "ew_s",
                 f"CASE WHEN regexp_full_match(ew_s, {_q(_PRIVATE_TEXT)}) THEN true "
                 f"WHEN regexp_full_match(ew_s, {_q(_V4_TEXT)}) THEN false END",
-            ),
+            )
+            + " END",
         ),
         _macro(
             "ipv4_is_in_range",
