@@ -13,11 +13,9 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import duckdb
@@ -37,38 +35,18 @@ from edgewatch.events import (
     TcpEvent,
 )
 from edgewatch.hunt import catalog
+from edgewatch.hunt import functions as ip_functions
 from edgewatch.simulate.internet import ATTACKER_IPS, TUNNEL_DOMAIN
 from tests.hunt.naive import by_gadget, connect, naive_containerlog
 
-ip_functions: ModuleType | None
-try:
-    from edgewatch.hunt import functions as ip_functions
-except ImportError:  # pragma: no cover - only while the IP functions are being written
-    ip_functions = None
-
-IP_FUNCTION = re.compile(r"\bipv4_\w+\s*\(")
 S = 1_000_000_000
 DAY = 86_400 * S
 T0 = simulate.DEFAULT_START_NS
 
 
-def _needs_ip_functions(name: str) -> bool:
-    return bool(IP_FUNCTION.search(catalog.get(name).body))
-
-
-def _skip_without_ip_functions(name: str) -> None:
-    if ip_functions is None and _needs_ip_functions(name):
-        pytest.skip(
-            f"{name} calls ipv4_* functions; edgewatch.hunt.functions, which adds them "
-            "to duckdb-kql, is not available"
-        )
-
-
 def run(con: duckdb.DuckDBPyConnection, name: str) -> list[dict[str, Any]]:
     """Run a bundled query, translated with no schema so that needing one fails here."""
-    _skip_without_ip_functions(name)
-    if ip_functions is not None:
-        ip_functions.register()
+    ip_functions.register()
     sql = duckdb_kql.to_sql(catalog.get(name).text)
     rel = con.sql(str(sql), params=sql.parameters) if sql.parameters else con.sql(str(sql))
     return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
@@ -77,8 +55,7 @@ def run(con: duckdb.DuckDBPyConnection, name: str) -> list[dict[str, Any]]:
 def load(events: Iterable[Event]) -> duckdb.DuckDBPyConnection:
     con = connect()
     naive_containerlog(con, by_gadget(events))
-    if ip_functions is not None:
-        ip_functions.install(con)
+    ip_functions.install(con)
     return con
 
 
@@ -302,9 +279,7 @@ def ticks(start: int = T0, step: int = S) -> Iterator[int]:
 @pytest.mark.parametrize("name", catalog.names())
 def test_translates_without_a_schema(name: str) -> None:
     """No join, union or lookup: the queries translate where no connection is at hand."""
-    _skip_without_ip_functions(name)
-    if ip_functions is not None:
-        ip_functions.register()
+    ip_functions.register()
     assert "ContainerLogV2" in duckdb_kql.to_sql(catalog.get(name).text)
 
 

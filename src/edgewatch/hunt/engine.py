@@ -16,7 +16,6 @@ trace the user did not write.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import threading
@@ -40,6 +39,7 @@ from edgewatch.hunt import functions
 from edgewatch.hunt.rewrite import (
     NARROW_VIEW,
     ViewNeeds,
+    collect,
     narrow,
     register_text_aggregates,
     rewrite,
@@ -127,9 +127,9 @@ def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -
     return Translated(kql, outer, params, needs)
 
 
-def _check_ranges(node: Any) -> None:
+def _check_ranges(query: Any) -> None:
     """Refuse a ``range`` whose literal bounds ask for more rows than memory allows."""
-    if isinstance(node, ir.RangeSource):
+    for node in collect(query, lambda n: isinstance(n, ir.RangeSource)):
         bounds = [getattr(e, "value", None) for e in (node.start, node.stop, node.step)]
         if all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
             start, stop, step = bounds
@@ -139,12 +139,6 @@ def _check_ranges(node: Any) -> None:
                     f"range of {rows:,.0f} rows is over the limit of {MAX_RANGE_ROWS:,} "
                     "(a range is built in memory at once)"
                 )
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            _check_ranges(item)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            _check_ranges(getattr(node, f.name))
 
 
 def prepare(

@@ -231,12 +231,12 @@ def narrow(query: ir.Query) -> tuple[ir.Query, ViewNeeds] | None:
     source = query.source
     if not (isinstance(source, ir.TableRef) and source.name == VIEW):
         return None
-    refs = _collect(query, lambda n: isinstance(n, ir.TableRef) and n.name == VIEW)
+    refs = collect(query, lambda n: isinstance(n, ir.TableRef) and n.name == VIEW)
     if len(refs) != 1:
         return None
     paths = frozenset(
         r.name[len(HIDDEN_PREFIX) :]
-        for r in _collect(query, lambda n: isinstance(n, ir.ColumnRef))
+        for r in collect(query, lambda n: isinstance(n, ir.ColumnRef))
         if r.name.startswith(HIDDEN_PREFIX)
     )
     # LogMessage is built (a struct of every column) only when read, or when the result
@@ -245,7 +245,7 @@ def narrow(query: ir.Query) -> tuple[ir.Query, ViewNeeds] | None:
         isinstance(op, (ir.Project, ir.Summarize, ir.Distinct, ir.Count)) for op in query.operators
     )
     log_message = not bounded or bool(
-        _collect(query, lambda n: isinstance(n, ir.ColumnRef) and n.name == "LogMessage")
+        collect(query, lambda n: isinstance(n, ir.ColumnRef) and n.name == "LogMessage")
     )
     needs = ViewNeeds(_leading_containers(query), paths, log_message)
     narrowed = dataclasses.replace(query, source=dataclasses.replace(source, name=NARROW_VIEW))
@@ -289,7 +289,8 @@ def _is_text(node: Any) -> bool:
     return isinstance(node, ir.Literal) and isinstance(node.value, str)
 
 
-def _collect(node: Any, match: Callable[[Any], bool]) -> list[Any]:
+def collect(node: Any, match: Callable[[Any], bool]) -> list[Any]:
+    """Every IR node under ``node`` (nested queries included) that ``match`` accepts."""
     found: list[Any] = []
 
     def walk(n: Any) -> None:

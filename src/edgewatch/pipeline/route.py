@@ -7,7 +7,7 @@ pod, labels): the per-event cost is a tuple and a dict lookup.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -78,15 +78,15 @@ class Router:
                 return rule.to
         return ()
 
-    def split(self, events: Sequence[Event]) -> tuple[dict[str, list[Event]], int]:
-        """Events per destination, and how many no route took."""
+    def split(self, events: Sequence[Event]) -> tuple[dict[str, list[Event]], Counter[str]]:
+        """Events per destination, and per gadget how many no route took."""
         out: dict[str, list[Event]] = defaultdict(list)
-        unrouted = 0
+        unrouted: Counter[str] = Counter()
         targets = self.targets
         for event in events:
             names = targets(event)
             if not names:
-                unrouted += 1
+                unrouted[event.gadget_family] += 1
             for name in names:
                 out[name].append(event)
         return out, unrouted

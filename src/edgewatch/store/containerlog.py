@@ -131,6 +131,7 @@ def _struct(tree: Mapping[str, Any]) -> str:
     return "struct_pack(" + ", ".join(items) + ")"
 
 
+@cache
 def log_message_sql(schema: TableSchema) -> str:
     return f"to_json({_struct(_tree(leaves(schema)))})"
 

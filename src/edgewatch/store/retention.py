@@ -12,7 +12,6 @@ of last month's files, or an edge node whose clock is off, must not empty the st
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +44,7 @@ def used_bytes(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         "WHERE database_name = current_database()",
     )
     block_size, used_blocks = (int(row[0]), int(row[1])) if row else (0, 0)
-    wal = Path(str(path) + ".wal")
-    wal_bytes = wal.stat().st_size if wal.exists() else 0
-    return block_size * used_blocks + wal_bytes
+    return block_size * used_blocks + wal_bytes(path)
 
 
 def wal_bytes(path: Path) -> int:
@@ -57,11 +54,7 @@ def wal_bytes(path: Path) -> int:
 
 def file_bytes(path: Path) -> int:
     """What the store takes on disk: the database file and its write-ahead log."""
-    total = 0
-    for p in (path, Path(str(path) + ".wal")):
-        if p.exists():
-            total += os.stat(p).st_size
-    return total
+    return (path.stat().st_size if path.exists() else 0) + wal_bytes(path)
 
 
 def _count_and_delete(con: duckdb.DuckDBPyConnection, cutoff_ns: int, stats: RetentionStats) -> int:

@@ -80,6 +80,19 @@ destinations:
     return cfg
 
 
+def _run_once(cfg: Path) -> None:
+    """``edgewatch run --once``: read the files, deliver everything, exit 0."""
+    out = subprocess.run(
+        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_env(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def _follow(cfg: Path, capture: Path) -> None:
     """Make the file source follow its file: the agent runs until SIGTERM."""
     old = f"    path: {capture}\n"
@@ -120,15 +133,7 @@ def test_every_event_arrives_once_through_throttling_and_outages(
         Fault.drop(),
     )
     cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
-    out = subprocess.run(
-        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=_env(),
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_once(cfg)
     got = Counter(r["EventId"] for r in _rows(tenants, FACTORY_DCR))
     expected = Counter(e["EventId"] for e in _expected(capture))
     assert got == expected  # exactly once
@@ -152,15 +157,7 @@ def test_two_tenants_receive_exactly_their_own_namespaces(
         "  - match: {namespace: [shop]}\n    to: [office]\n"
     )
     cfg = _config(tmp_path, tenants, capture, ca_bundle, routes)
-    out = subprocess.run(
-        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=_env(),
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_once(cfg)
     factory = {r["Namespace"] for r in _rows(tenants, FACTORY_DCR)}
     office = {r["Namespace"] for r in _rows(tenants, OFFICE_DCR)}
     assert factory and all(ns == "payments" or ns.startswith("iot-") for ns in factory)
@@ -191,15 +188,7 @@ def test_kill_9_mid_delivery_loses_nothing(
     expected = Counter(e["EventId"] for e in _expected(capture))
     assert 0 < before < sum(expected.values())
     # a restart re-reads the file (its offsets were not committed) and the buffer
-    again = subprocess.run(
-        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=_env(),
-        check=False,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    _run_once(cfg)
     got = Counter(r["EventId"] for r in _rows(tenants, FACTORY_DCR))
     assert set(got) == set(expected)  # nothing lost
     # duplicates only across the crash, and detectable by EventId
@@ -213,15 +202,7 @@ def test_records_the_service_refuses_go_to_the_dead_letter_file(
     # exhausts the transport's bisection budget and sets whole batches aside instead
     tenants.reject_records(lambda row: row.get("Gadget") == "trace_exec")
     cfg = _config(tmp_path, tenants, capture, ca_bundle, ALL_TO_FACTORY)
-    out = subprocess.run(
-        [*EDGEWATCH, "run", "-c", str(cfg), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=_env(),
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_once(cfg)
     expected = _expected(capture)
     bad = sum(1 for e in expected if e["Gadget"] == "trace_exec")
     assert bad

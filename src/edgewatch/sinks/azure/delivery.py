@@ -147,8 +147,7 @@ class AzureSink:
     def write(self, batch: EventBatch) -> int:
         groups, unrouted = self.router.split(batch.events)
         if unrouted:
-            missed = Counter(e.gadget_family for e in batch.events if not self.router.targets(e))
-            self.stats.add_dropped(NO_ROUTE, missed)
+            self.stats.add_dropped(NO_ROUTE, unrouted)
         written = 0
         for name, events in groups.items():
             items = [
