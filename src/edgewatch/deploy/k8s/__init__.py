@@ -1,0 +1,1 @@
+"""Kubernetes manifests for the agent: ``edgewatch deploy k8s`` (see :mod:`.generate`)."""
