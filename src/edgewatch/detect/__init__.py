@@ -1,0 +1,1 @@
+"""Detections at the edge: rules, threat intelligence, Sigma, alerts (see ``engine``)."""
