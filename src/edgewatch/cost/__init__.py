@@ -1,0 +1,1 @@
+"""What ingestion into Log Analytics / Sentinel costs, raw and after edgewatch's stages."""
