@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgewatch.config import (
     Config,
@@ -18,17 +19,20 @@ from edgewatch.config import (
     StoreSinkConfig,
 )
 from edgewatch.events.registry import resolve, resolve_many
+from edgewatch.pipeline.aggregate import AggregateStage
 from edgewatch.pipeline.deadletter import DeadLetter
+from edgewatch.pipeline.enrich import EnrichStage
 from edgewatch.pipeline.filter import FilterStage
 from edgewatch.pipeline.runtime import Pipeline, Stage
 from edgewatch.pipeline.stats import Stats
 from edgewatch.sinks.base import Sink
 from edgewatch.sinks.file import FileSink
 from edgewatch.sinks.stdout import StdoutSink
-from edgewatch.sinks.store import StoreSink
 from edgewatch.sources.base import Source
-from edgewatch.store.containerlog import ContainerLogSettings, default_container_names
-from edgewatch.store.writer import StoreSettings
+
+if TYPE_CHECKING:
+    # DuckDB and Arrow cost ~40 MiB of RSS: loaded only when a store sink is configured
+    from edgewatch.store.writer import StoreSettings
 
 log = logging.getLogger("edgewatch.agent")
 
@@ -45,11 +49,16 @@ def build_sink(cfg: SinkConfig, node: str = "") -> Sink:
             name=cfg.name,
         )
     if isinstance(cfg, StoreSinkConfig):
+        from edgewatch.sinks.store import StoreSink
+
         return StoreSink(store_settings(cfg, node), name=cfg.name)
     raise TypeError(f"unsupported sink config {cfg!r}")
 
 
 def store_settings(cfg: StoreSinkConfig, node: str) -> StoreSettings:
+    from edgewatch.store.containerlog import ContainerLogSettings, default_container_names
+    from edgewatch.store.writer import StoreSettings
+
     log_cfg = cfg.container_log
     return StoreSettings(
         path=cfg.path,
@@ -110,6 +119,24 @@ def build_source(cfg: SourceConfig, config: Config, filters: FilterStage) -> Sou
     raise TypeError(f"unsupported source config {cfg!r}")
 
 
+def build_stages(config: Config, stats: Stats) -> list[Stage]:
+    """Every stage, in order, from the config: at start and again on each hot reload
+    (edgewatch.reload), so a stage built here follows config changes without a restart.
+    """
+    stages: list[Stage] = []
+    if config.reduce.enrich.enabled:
+        stages.append(EnrichStage(config.reduce.enrich, stats))
+    if config.detect.enabled:
+        from edgewatch.detect.stage import build_stage
+
+        stages.append(build_stage(config.detect, node=config.node, stats=stats))
+    filters = FilterStage(config.filters, stats)
+    stages.append(filters)
+    if config.reduce.aggregate.enabled:
+        stages.append(AggregateStage(config.reduce.aggregate, stats))
+    return stages
+
+
 def build_pipeline(
     config: Config,
     stats: Stats | None = None,
@@ -119,8 +146,8 @@ def build_pipeline(
 ) -> tuple[Pipeline, FilterStage]:
     """``drain``: remote destinations deliver everything before ``close`` returns."""
     stats = stats or Stats()
-    filters = FilterStage(config.filters, stats)
-    stages: list[Stage] = [filters]
+    stages = build_stages(config, stats)
+    filters = next(s for s in stages if isinstance(s, FilterStage))
     dl_path: Path | None = config.dead_letter_path()
     dead_letter = DeadLetter(
         dl_path,
@@ -143,6 +170,9 @@ def build_pipeline(
             )
         )
     built.extend(extra_sinks)
+    for stage in stages:
+        if hasattr(stage, "attach_sinks"):
+            stage.attach_sinks(built)  # detections write alerts next to the events
     pipeline = Pipeline(stages, built, stats=stats, dead_letter=dead_letter, node=config.node)
     return pipeline, filters
 

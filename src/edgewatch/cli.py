@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edgewatch.metrics import AgentHttp
     from edgewatch.pipeline.filter import FilterStage
     from edgewatch.pipeline.runtime import Pipeline, RunResult, Runtime
+    from edgewatch.reload import ConfigReloader
     from edgewatch.sources.base import Source
 
 app = typer.Typer(
@@ -89,6 +90,9 @@ def _build_or_exit(cfg: Config, **kw: object) -> tuple[Pipeline, FilterStage]:
             "dead_letter.path to a writable place",
             err=True,
         )
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # a detection rule, Sigma or indicator file that cannot load
+        typer.echo(f"detect: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -154,6 +158,13 @@ def validate_config(
         edgewatch validate-config /etc/edgewatch/agent.yaml
     """
     cfg = _load(file)
+    if cfg.detect.enabled:
+        from edgewatch.detect.stage import check
+
+        problem = check(cfg.detect)
+        if problem:
+            typer.echo(f"{file}: detect: {problem}", err=True)
+            raise typer.Exit(2)
     sources = ", ".join(f"{s.name} ({s.type})" for s in cfg.sources) or "none"
     sinks = ", ".join(f"{s.name} ({s.type})" for s in cfg.sinks) or "none"
     typer.echo(f"{file}: valid (node {cfg.node!r}; sources: {sources}; sinks: {sinks})")
@@ -264,23 +275,45 @@ def normalize(
         raise typer.Exit(1)
 
 
-def _start_http(cfg: Config, pipeline: Pipeline) -> AgentHttp | None:
+def _start_http(
+    cfg: Config,
+    pipeline: Pipeline,
+    runtime: Runtime | None = None,
+    reloader: ConfigReloader | None = None,
+) -> AgentHttp | None:
     """``/metrics``, ``/healthz``, ``/readyz`` when ``http.listen`` is set."""
     if cfg.http.listen is None:
         return None
-    from edgewatch.metrics import AgentHttp, registry_for
+    from edgewatch.metrics import AgentHttp, RuntimeCollector, registry_for
 
     reporters = [r for r in (getattr(s, "status", None) for s in pipeline.sinks) if callable(r)]
+    #: a buffer this full is about to drop (or block the sources): not ready
+    full_at = 0.95 * int(cfg.buffer.max_bytes)
 
     def ready() -> tuple[bool, str]:
+        if runtime is not None:
+            for name, why in runtime.failed_sources.items():
+                return False, f"source {name} failed: {why}"
         for report in reporters:
             for name, d in report().items():
                 if not d.get("worker_alive"):
                     return False, f"delivery to {name} stopped"
+                if d.get("bytes_on_disk", 0) >= full_at:
+                    return False, f"buffer of {name} is full ({d['bytes_on_disk']} bytes)"
         return True, "ok"
 
+    extra = []
+    if runtime is not None:
+        queue = runtime.queue
+        extra.append(
+            RuntimeCollector(
+                queue=lambda: (queue.qsize(), queue.bytes),
+                sources=runtime.sources,
+                reloads=None if reloader is None else lambda: (reloader.applied, reloader.refused),
+            )
+        )
     try:
-        server = AgentHttp(cfg.http.listen, registry_for(pipeline.stats, reporters), ready)
+        server = AgentHttp(cfg.http.listen, registry_for(pipeline.stats, reporters, extra), ready)
     except OSError as exc:
         err.print(f"[red]cannot listen on {cfg.http.listen}: {exc.strerror}[/red]")
         raise typer.Exit(2) from None
@@ -366,6 +399,17 @@ def _run_files(
         return runtime.run()
 
 
+def _start_reload(path: Path, cfg: Config, runtime: Runtime, interval: float) -> ConfigReloader:
+    """Hot reload: poll the config file every ``interval`` s (0: never) and on SIGHUP."""
+    from edgewatch.reload import ConfigReloader
+
+    reloader = ConfigReloader(path, cfg, runtime.pipeline, poll_interval=interval or 1e9)
+    runtime.between_batches.append(reloader.apply_pending)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
+    return reloader.start()
+
+
 def _install_signal_handlers(runtime: Runtime) -> None:
     stop = runtime.stop
 
@@ -391,6 +435,15 @@ def run(
             "exit: the backfill mode.",
         ),
     ] = False,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            "--reload-interval",
+            min=0,
+            help="Seconds between checks of the config file; a change (or SIGHUP) applies "
+            "new filters, routes and rules without dropping events. 0: SIGHUP only.",
+        ),
+    ] = 2.0,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the agent: sources -> decode -> filters -> sinks, until SIGTERM.
@@ -429,8 +482,9 @@ def run(
     sources = build_sources(cfg, filters)
     runtime = _runtime(sources, pipeline, cfg)
     _install_signal_handlers(runtime)
+    reloader = None if once else _start_reload(config, cfg, runtime, reload_interval)
     status = _StatusWriter(pipeline, cfg.state_dir / "status.json")
-    http = _start_http(cfg, pipeline)
+    http = _start_http(cfg, pipeline, runtime, reloader)
     log = logging.getLogger("edgewatch")
     log.info(
         "edgewatch %s on node %s: sources %s, sinks %s",
@@ -441,6 +495,8 @@ def run(
     )
     status.start()
     result = runtime.run()
+    if reloader is not None:
+        reloader.stop()
     try:
         pipeline.close()
     finally:
@@ -579,6 +635,9 @@ def demo(
         Optional[Path],  # noqa: UP045
         typer.Option("--output-dir", help="Where to keep the outputs (default: a temp directory)."),
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then open the dashboard on its store (Ctrl+C stops).")
+    ] = False,
 ) -> None:
     """Run a simulated edge cluster, with attacks, through the whole pipeline; show what it saw.
 
@@ -656,8 +715,13 @@ def demo(
         f"forwarded IG JSON: {out_dir / 'forwarded-ig.ndjson'}\n"
         f"normalized events: {out_dir / 'events.ndjson'}\n"
         f"local store:       {store_path}  (edgewatch hunt --list; "
-        f"edgewatch hunt <query> --db {store_path})"
+        f"edgewatch hunt <query> --db {store_path}; edgewatch serve --db {store_path})"
     )
+    if serve:
+        from edgewatch.cli_serve import serve_store
+
+        _StatusWriter(pipeline, out_dir / "status.json").write()  # drops for the overview
+        serve_store(store_path, status=out_dir / "status.json")
 
 
 #: Two of the bundled hunts, with the columns worth a glance on a terminal.
@@ -691,7 +755,16 @@ def _demo_hunts(console: Console, store_path: Path) -> None:
 
 
 # Commands kept in modules of their own; importing them registers them on ``app``.
-from edgewatch import cli_deploy, cli_status, cli_store  # noqa: E402, F401
+from edgewatch import (  # noqa: E402, F401
+    cli_cost,
+    cli_deploy,
+    cli_deploy_k8s,
+    cli_deploy_sentinel,
+    cli_detect,
+    cli_serve,
+    cli_status,
+    cli_store,
+)
 
 
 def main() -> None:

@@ -193,6 +193,13 @@ def azure(
             help="No data collection endpoint: the agent posts to the DCR's own endpoint.",
         ),
     ] = False,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts",
+            help="Add the EdgeWatchAlert_CL table and stream for the agent's detections.",
+        ),
+    ] = False,
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write the template here (default: stdout)."),
@@ -229,6 +236,7 @@ def azure(
             total_retention_days=total_retention_days,
             plan=plan.value,
             data_collection_endpoint=not no_dce,
+            alerts=alerts,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=_option_for(str(exc))) from None

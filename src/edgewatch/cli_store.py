@@ -171,6 +171,15 @@ def hunt(
     list_queries: Annotated[
         bool, typer.Option("--list", help="List the bundled queries and exit.")
     ] = False,
+    check: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--check",
+            help="Run every query in a .kql/.csl file, Sentinel .yaml rule or hunting query, "
+            "Markdown ```kusto block, or a folder of them, and report which run on this "
+            "store and why the others cannot (table or --format json).",
+        ),
+    ] = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Stop a query that runs longer (seconds).")
     ] = 60.0,
@@ -198,6 +207,8 @@ def hunt(
         edgewatch hunt 'ContainerLogV2 | summarize count() by ContainerName' -f json
 
         edgewatch hunt my-hunt.kql --since 24h -f csv > out.csv
+
+        edgewatch hunt --check ./Hunting-Queries/ -f json
     """
     _setup_logging(log_level)
     from edgewatch.hunt import catalog
@@ -205,7 +216,7 @@ def hunt(
     if list_queries:
         _print_catalog(catalog)
         return
-    if not query:
+    if not query and check is None:
         raise typer.BadParameter("give a query, a .kql file or a bundled name (see --list)")
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("must be table, json or csv", param_hint="--format")
@@ -215,6 +226,12 @@ def hunt(
             window = parse_duration(since)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
+    if check is not None:
+        from edgewatch.hunt.check_cli import run_check
+
+        check_cfg = _store_from(_load(config)) if config else None
+        check_db = db or (check_cfg.path if check_cfg else None) or _default_db()
+        raise typer.Exit(run_check(check, check_db, fmt, window, timeout))
     from edgewatch.hunt import engine, output
     from edgewatch.store.database import StoreError, open_store
 

@@ -28,7 +28,10 @@ from pydantic import (
     model_validator,
 )
 
+from edgewatch.deploy.k8s.config import KubernetesConfig
+from edgewatch.detect.config import DetectConfig
 from edgewatch.events.registry import DEFAULT_GADGETS, lookup
+from edgewatch.pipeline.reduce_config import ReduceConfig
 from edgewatch.sinks.azure.config import AzureLogsIngestionConfig
 from edgewatch.units import parse_duration
 
@@ -369,6 +372,12 @@ class Config(_Strict):
     routes: list[RouteConfig] = []
     buffer: BufferConfig = BufferConfig()
     http: HttpConfig = HttpConfig()
+    #: enrichment (DNS names, address classes, owners) and aggregation (windows)
+    reduce: ReduceConfig = ReduceConfig()
+    #: how ``edgewatch deploy k8s`` schedules the agent (the agent itself ignores it)
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    #: detection rules, threat intelligence, Sigma, and where alerts go
+    detect: DetectConfig = DetectConfig()
 
     @model_validator(mode="before")
     @classmethod

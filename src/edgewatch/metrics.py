@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -65,6 +65,17 @@ class AgentCollector(Collector):
         for reason, n in sorted(s["rejected"].items()):
             rejected.add_metric([reason], n)
         yield rejected
+        bytes_in = CounterMetricFamily("edgewatch_bytes_in", "Input bytes read", labels=[])
+        bytes_in.add_metric([], s["bytes_in"])
+        yield bytes_in
+        stage = CounterMetricFamily(
+            "edgewatch_stage_figures",
+            "What stages count besides drops (aggregate:events_in/tcp, enrich:dns_evicted …)",
+            labels=["figure"],
+        )
+        for figure, n in sorted(s.get("stages", {}).items()):
+            stage.add_metric([figure], n)
+        yield stage
         yield from self._destinations()
 
     def _destinations(self) -> Iterator[Any]:
@@ -101,6 +112,11 @@ class AgentCollector(Collector):
             "Events the buffer dropped (overflow, damage), by reason",
             labels=["destination", "reason"],
         )
+        latency = SummaryMetricFamily(
+            "edgewatch_destination_request_seconds",
+            "Time to deliver one chunk to the service (retries and back-off excluded)",
+            labels=labels,
+        )
         refused = CounterMetricFamily(
             "edgewatch_destination_rejected_records",
             "Records the service refused (sent to the dead-letter file), by reason",
@@ -117,12 +133,72 @@ class AgentCollector(Collector):
                 buf_dropped.add_metric([name, reason], n)
             for reason, n in sorted((d.get("rejected_records") or {}).items()):
                 refused.add_metric([name, reason], n)
-        yield from (queued, on_disk, oldest, sent, last_ok, up, buf_dropped, refused)
+            latency.add_metric(
+                [name], d.get("requests_timed", 0), float(d.get("request_seconds", 0.0))
+            )
+        yield from (queued, on_disk, oldest, sent, last_ok, up, buf_dropped, refused, latency)
 
 
-def registry_for(stats: Stats, destinations: Sequence[StatusSource] = ()) -> CollectorRegistry:
+class RuntimeCollector(Collector):
+    """The running agent beyond its counters: the queue, IG's children, config reloads.
+
+    Each part is a callable read at scrape time, so this module needs no runtime types.
+    """
+
+    def __init__(
+        self,
+        queue: Callable[[], tuple[int, int]] | None = None,
+        sources: Sequence[Any] = (),
+        reloads: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.sources = [s for s in sources if callable(getattr(s, "status", None))]
+        self.reloads = reloads
+
+    def collect(self) -> Iterator[Any]:
+        if self.queue is not None:
+            batches, size = self.queue()
+            depth = GaugeMetricFamily(
+                "edgewatch_queue_batches", "Raw batches waiting for the pipeline thread"
+            )
+            depth.add_metric([], batches)
+            queued = GaugeMetricFamily(
+                "edgewatch_queue_bytes", "Raw input bytes waiting for the pipeline thread"
+            )
+            queued.add_metric([], size)
+            yield from (depth, queued)
+        if self.sources:
+            restarts = CounterMetricFamily(
+                "edgewatch_source_child_restarts",
+                "Times a supervised child (ig run, ig daemon) was started again",
+                labels=["source", "child"],
+            )
+            up = GaugeMetricFamily(
+                "edgewatch_source_child_up", "1 while the child runs", labels=["source", "child"]
+            )
+            for source in self.sources:
+                children = source.status().get("children") or {}
+                for label, child in sorted(children.items()):
+                    restarts.add_metric([source.name, label], child.get("restarts", 0))
+                    up.add_metric([source.name, label], 1.0 if child.get("running") else 0.0)
+            yield from (restarts, up)
+        if self.reloads is not None:
+            applied, refused = self.reloads()
+            reloads = CounterMetricFamily(
+                "edgewatch_config_reloads", "Config reloads, by result", labels=["result"]
+            )
+            reloads.add_metric(["applied"], applied)
+            reloads.add_metric(["refused"], refused)
+            yield reloads
+
+
+def registry_for(
+    stats: Stats, destinations: Sequence[StatusSource] = (), extra: Sequence[Collector] = ()
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AgentCollector(stats, destinations))
+    for collector in extra:
+        registry.register(collector)
     ProcessCollector(registry=registry)  # CPU seconds, RSS, open fds of this process
     return registry
 

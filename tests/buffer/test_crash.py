@@ -74,6 +74,12 @@ def run_and_kill(
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        # acks reported after we stopped listening may already be in the saved cursor:
+        # the child reports each one before making it, so they are all in the pipe
+        for line in child.stdout:
+            kind, *rest = line.split()
+            if kind == b"k":
+                acked = max(acked, int(rest[0]))
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
     assert len(returned) == appends, "the child stopped early"

@@ -52,7 +52,13 @@ def _value(name: str, typ: Any) -> st.SearchStrategy[Any]:
 @st.composite
 def events(draw: st.DrawFn) -> Event:
     spec = draw(st.sampled_from(GADGETS))
-    values = {f.name: draw(_value(f.name, f.type)) for f in msgspec.structs.fields(spec.event)}
+    # Fields IG never prints (edgewatch's own enrichment and aggregation) keep defaults.
+    printed = spec.column_paths()
+    values = {
+        f.name: draw(_value(f.name, f.type))
+        for f in msgspec.structs.fields(spec.event)
+        if f.name in printed
+    }
     # IG's contract: a container id names one container, whose Kubernetes and runtime
     # context is the same on all its events. Random contexts get their own ids.
     if values["container_id"]:

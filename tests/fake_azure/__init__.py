@@ -171,8 +171,12 @@ class FakeAzure:
     # -- what happened ----------------------------------------------------------------
 
     def rows(self, dcr_id: str, stream: str) -> list[dict[str, Any]]:
-        with self.ingestion.lock:
-            return list(self.ingestion.rows.get((dcr_id, stream), ()))
+        """The rows a stream received, in arrival order, as the workspace would store them."""
+        return self.ingestion.rows(dcr_id, stream)
+
+    def row_count(self, dcr_id: str, stream: str) -> int:
+        """How many rows a stream received, without building them."""
+        return self.ingestion.row_count(dcr_id, stream)
 
     @property
     def calls(self) -> list[IngestCall]:
@@ -187,7 +191,8 @@ class FakeAzure:
     def reset(self) -> None:
         """Forget received rows, calls, faults and rate windows (identities stay)."""
         with self.ingestion.lock:
-            self.ingestion.rows.clear()
+            self.ingestion.generation += 1
+            self.ingestion.accepted.clear()
             self.ingestion.calls.clear()
             self.ingestion.faults.clear()
             for dcr in self.ingestion.dcrs.values():

@@ -3,8 +3,9 @@
     .venv/bin/python -m tests.fake_azure.throughput [records] [rounds]
 
 The fake runs in a child process so its JSON parsing does not share our GIL. Measured:
-planning alone (encode + chunk + gzip), ``AzureDelivery.send`` end to end over TLS, and
-the SDK's own ``upload(list)`` path on the same client for comparison. Timings are
+planning alone (encode + chunk + gzip), ``AzureDelivery.send`` end to end over TLS,
+``AzureDelivery.send_encoded`` of the same records already encoded (the agent's path from
+its disk buffer), and the SDK's own ``upload(list)`` path on the same client. Timings are
 printed, never asserted.
 """
 
@@ -96,7 +97,8 @@ def main() -> None:
     cfg = AzureLogsIngestionConfig(endpoint=endpoint, dcr_immutable_id=DCR, ca_bundle=Path(ca_path))
     print(f"{n} records, {size:.0f} B JSON each, {rounds} rounds (median)")
 
-    plan_t, send_t, sdk_t = [], [], []
+    plan_t, send_t, enc_t, sdk_t = [], [], [], []
+    encoded = [msgspec.json.encode(r) for r in data]
     batcher = Batcher(cfg.batch.limits())
     plan = batcher.plan(data)
     wire = sum(len(c.body) for c in plan.chunks)
@@ -116,6 +118,13 @@ def main() -> None:
             parent.send("count")
             got, calls = parent.recv()
             assert got == n, got
+        for _ in range(rounds):
+            parent.send("reset")
+            parent.recv()
+            t = time.perf_counter()
+            out = dlv.send_encoded(STREAM, encoded)
+            enc_t.append(time.perf_counter() - t)
+            assert out.complete and out.delivered == n
         client = dlv._client  # the same SDK client, through its own list path
         for _ in range(rounds):
             t = time.perf_counter()
@@ -132,6 +141,7 @@ def main() -> None:
     )
     print(f"plan (encode+chunk+gzip):       {rate(plan_t)}")
     print(f"AzureDelivery.send -> fake:     {rate(send_t)}")
+    print(f"  send_encoded -> fake:         {rate(enc_t)}")
     print(f"SDK upload(list) -> fake:       {rate(sdk_t)}")
     parent.send("stop")
     proc.join(timeout=5)

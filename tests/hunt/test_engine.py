@@ -293,9 +293,9 @@ def test_a_hunting_connection_cannot_change_the_store(con: duckdb.DuckDBPyConnec
 def test_only_a_single_select_runs_even_on_a_writable_store(tmp_path: Path) -> None:
     writable = open_store(tmp_path / "w.duckdb")
     with pytest.raises(engine.HuntError, match="read-only"):
-        engine._only_select(writable, "DROP TABLE events_tcp")
+        engine._only_select("DROP TABLE events_tcp")
     with pytest.raises(engine.HuntError, match="read-only"):
-        engine._only_select(writable, "SELECT 1; DELETE FROM events_tcp")
+        engine._only_select("SELECT 1; DELETE FROM events_tcp")
     with pytest.raises(duckdb.Error):  # the writer's connection is locked down too
         writable.execute("SELECT * FROM read_csv('/etc/hostname')").fetchall()
 

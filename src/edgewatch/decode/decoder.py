@@ -97,6 +97,14 @@ class LineDecoder:
         self._hinted: dict[GadgetSpec, Callable[[bytes], Any]] = {}
         self._rebuild_fast()
 
+    def reconfigure(self, columns: frozenset[str] | None, views: bool) -> None:
+        """Decode other columns from the next line on, keeping partial lines (hot reload)."""
+        if views and columns is None:
+            raise ValueError("views need the set of columns the pipeline reads")
+        self.columns = columns
+        self.views = views
+        self._rebuild_fast()
+
     # -- plans --------------------------------------------------------------------------
 
     def _plan(self, spec: GadgetSpec, layout: Layout, strict: bool) -> DecodePlan:

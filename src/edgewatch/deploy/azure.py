@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgewatch.tables.alert import STREAM_SPEC as ALERT_STREAM
 from edgewatch.tables.registry import make_layout
 from edgewatch.tables.schema import StreamSpec, TableLayout
 
@@ -65,6 +66,7 @@ def arm_template(
     total_retention_days: int | None = None,
     plan: str = "Analytics",
     data_collection_endpoint: bool = True,
+    alerts: bool = False,
 ) -> dict[str, Any]:
     """An ARM template (as a JSON-ready dict) for one edgewatch Azure destination.
 
@@ -75,7 +77,8 @@ def arm_template(
     prefix of the DCE and DCR names. ``retention_days``/``total_retention_days`` set the
     custom tables' interactive and total retention (default: the workspace's).
     ``data_collection_endpoint=False`` leaves the DCE out; the agent then posts to the
-    DCR's own ingestion endpoint (a "Direct" DCR has one).
+    DCR's own ingestion endpoint (a "Direct" DCR has one). ``alerts`` adds the
+    ``EdgeWatchAlert_CL`` table and stream the agent's detections are sent to.
     """
     if isinstance(layout, str):
         layout = make_layout(layout, table_names=table_names)
@@ -95,6 +98,8 @@ def arm_template(
     streams = layout.streams(wanted)
     if not streams:
         raise ValueError("no gadget families to deliver")
+    if alerts:  # detections land in EdgeWatchAlert_CL (see tables/alert.py)
+        streams = [*streams, ALERT_STREAM]
     if len(streams) > MAX_STREAMS:
         raise ValueError(f"{len(streams)} streams; a DCR holds at most {MAX_STREAMS}")
     for spec in streams:

@@ -101,6 +101,16 @@ class Event(msgspec.Struct, tag_field="gadget", gc=False, repr_omit_defaults=Tru
     ptid: int = 0
     pcomm: str = ""
     mntns_id: int = 0
+    #: How many events this one stands for, and the time span they cover (ASIM's
+    #: EventCount/EventStartTime/EventEndTime). A raw event stands for itself (1, 0, 0);
+    #: the aggregation stage emits summaries with a count and a span, so a query that
+    #: sums ``event_count`` gives the same answer on raw and on aggregated data.
+    event_count: int = 1
+    event_start_ns: int = 0
+    event_end_ns: int = 0
+    #: On a summary: the distinct values of fields left out of its key (bounded), as
+    #: compact JSON ``{"pid": [..], ...}``; empty on a raw event.
+    distinct_values: str = ""
 
     #: The family name (``tcp``); a class attribute so it can be read off the type, which
     #: is how batches are counted per gadget without touching each event.

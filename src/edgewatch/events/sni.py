@@ -16,6 +16,11 @@ class SniEvent(Event, tag="sni"):
 
     netns_id: int = 0
     name: str = ""
+    #: Filled by the enrichment stage: the remote address the same process connected to
+    #: just before its ClientHello, and the name the pod's DNS answers gave that address
+    #: (differing from ``name`` is what domain fronting looks like).
+    dst_addr: str = ""
+    dst_name: str = ""
 
 
 SPEC = GadgetSpec(

@@ -33,6 +33,12 @@ class TcpEvent(Event, tag="tcp"):
     error_raw: int = 0
     fd: int = 0
     accept_fd: int = 0
+    #: Filled by the enrichment stage (empty otherwise): the name a DNS answer the pod
+    #: received gave for ``dst_addr``; what kind of address it is (public, private,
+    #: cluster, loopback …); and whether it is public with no DNS answer explaining it.
+    dst_name: str = ""
+    dst_class: str = ""
+    dst_unresolved: bool = False
 
 
 def _render_extra(event: Event, layout: Layout) -> Mapping[str, Any]:

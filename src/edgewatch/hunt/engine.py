@@ -16,10 +16,12 @@ trace the user did not write.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,12 +32,13 @@ from duckdb_kql.clusters import effective_clusters
 from duckdb_kql.control import strip_leading_comments
 from duckdb_kql.engine import schema as read_schema
 from duckdb_kql.entity_groups import effective_entity_groups
-from duckdb_kql.lower import lower, qualify
+from duckdb_kql.lower import qualify
 from duckdb_kql.stored_functions import effective_functions
 from duckdb_kql.translate import CLOCK_SLOT, clock
 from duckdb_kql.translate import to_sql as emit
 
-from edgewatch.hunt import functions
+from edgewatch.hunt import extensions, functions
+from edgewatch.hunt.inline import inline_ctes
 from edgewatch.hunt.rewrite import (
     NARROW_VIEW,
     ViewNeeds,
@@ -84,13 +87,49 @@ class Translated:
     needs: ViewNeeds | None = None
 
 
+#: translations kept, so a query run again (a dashboard refreshing) skips translation
+TRANSLATION_CACHE_SIZE = 256
+_translations: OrderedDict[tuple[Any, ...], tuple[Translated, bool]] = OrderedDict()
+_translations_lock = threading.Lock()
+
+
 def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -> Translated:
     """KQL text to the SQL the store runs (typed columns where the view has them).
 
     ``schema`` (table -> columns) is what duckdb-kql needs for ``join`` and ``union``.
+    The SQL does not depend on ``now`` once it is pinned (the clock is a parameter), so
+    a translation is reused for the same text and schema and only the clock is new.
     """
+    key = (kql, now is None, _schema_key(schema))
+    with _translations_lock:
+        hit = _translations.get(key)
+        if hit is not None:
+            _translations.move_to_end(key)
+    if hit is not None:
+        translated, query_pins_clock = hit
+        if now is None or query_pins_clock or not translated.parameters:
+            return translated
+        return replace(translated, parameters={CLOCK_SLOT: now})
+    translated = _translate(kql, now=now, schema=schema)
+    # ``set query_now = …`` in the text pins the clock itself; then it is kept
+    query_pins_clock = bool(translated.parameters) and translated.parameters[CLOCK_SLOT] != now
+    with _translations_lock:
+        _translations[key] = (translated, query_pins_clock)
+        while len(_translations) > TRANSLATION_CACHE_SIZE:
+            _translations.popitem(last=False)
+    return translated
+
+
+def _schema_key(schema: Any) -> Any:
+    if not schema:
+        return None
+    return tuple(sorted((name, tuple(columns)) for name, columns in schema.items()))
+
+
+def _translate(kql: str, *, now: dt.datetime | None, schema: Any) -> Translated:
     functions.register()
     register_text_aggregates()
+    extensions.register()
     if strip_leading_comments(kql).lstrip().startswith("."):
         raise HuntError(
             "only queries run here: management commands (.set, .show, .drop …) are refused"
@@ -98,7 +137,7 @@ def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -
     try:
         with clock(now) as active:
             query = qualify(
-                lower(
+                extensions.lower(
                     kql,
                     effective_entity_groups(None),
                     effective_functions(None),
@@ -116,14 +155,20 @@ def translate(kql: str, *, now: dt.datetime | None = None, schema: Any = None) -
             narrowed = narrow(query)
             if narrowed is not None:
                 query, needs = narrowed
-                schema = {**(schema or {}), NARROW_VIEW: view_columns(needs.paths)}
+                schema = {**(schema or {}), needs.view: view_columns(needs.paths, needs.columns)}
             sql = str(emit(query, schema))
             params = {CLOCK_SLOT: active.moment} if active.used else {}
     except KqlError as exc:
         raise HuntError(_kql_message(exc, kql)) from exc
-    hidden = HIDDEN_PREFIX.replace("'", "''")
-    # The view's typed path columns are for the engine, not for the result.
-    outer = f"SELECT COLUMNS(lambda c: NOT starts_with(c, '{hidden}')) FROM (\n{sql}\n) AS hunt"
+    with contextlib.suppress(duckdb.Error):  # if DuckDB cannot print it back: the chain
+        sql = inline_ctes(sql)
+    if needs is not None and needs.columns is not None:
+        outer = sql  # the query names every column of its result
+    else:
+        hidden = HIDDEN_PREFIX.replace("'", "''")
+        # The view's typed path columns are for the engine, not for the result.
+        outer = f"SELECT COLUMNS(lambda c: NOT starts_with(c, '{hidden}')) FROM (\n{sql}\n) AS hunt"
+    _only_select(outer)
     return Translated(kql, outer, params, needs)
 
 
@@ -161,6 +206,7 @@ def prepare(
     functions.install(con)
     run(con, f"SET memory_limit = '{memory_limit}'")
     run(con, view_sql(settings, since_ns))
+    extensions.install(con, since_ns, settings.computer)  # ASIM and Defender views
     # what each query's own narrowed view is built from (see ``execute``)
     run(con, f"SET VARIABLE {_SETTINGS_VAR} = ?", [settings_to_json(settings)])
     run(con, f"SET VARIABLE {_COMPUTER_VAR} = ?", [settings.computer])
@@ -192,16 +238,24 @@ def run_translated(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> HuntResult:
-    """Run an already translated query: its view made to measure, then the SELECT."""
-    _only_select(con, translated.sql)
-    if translated.needs is not None:
-        run(con, _narrow_view_sql(con, translated.needs))
+    """Run an already translated query: its view made to measure, then the SELECT.
+
+    The view is made the first time a connection runs a query with those needs and
+    kept, so a query run again (a dashboard refreshing) binds straight away.
+    """
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.daemon = True
     timer.start()
     try:
         started = time.perf_counter()
-        relation = con.sql(translated.sql, params=translated.parameters or None)
+        try:
+            relation = con.sql(translated.sql, params=translated.parameters or None)
+        except duckdb.CatalogException as exc:
+            needs = translated.needs
+            if needs is None or needs.view not in str(exc):
+                raise
+            _make_view(con, needs)
+            relation = con.sql(translated.sql, params=translated.parameters or None)
         json_columns = frozenset(
             name
             for name, kind in zip(relation.columns, relation.types, strict=True)
@@ -222,6 +276,21 @@ _COMPUTER_VAR = "edgewatch_computer"
 _SINCE_VAR = "edgewatch_since_ns"
 
 
+#: narrowed views one connection keeps before it drops them all and starts again
+MAX_VIEWS = 64
+
+
+def _make_view(con: duckdb.DuckDBPyConnection, needs: ViewNeeds) -> None:
+    kept = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND starts_with(view_name, ?)",
+        [NARROW_VIEW + "_"],
+    ).fetchall()
+    if len(kept) >= MAX_VIEWS:
+        for (name,) in kept:
+            run(con, f'DROP VIEW IF EXISTS temp."{name}"')
+    run(con, _narrow_view_sql(con, needs))
+
+
 def _narrow_view_sql(con: duckdb.DuckDBPyConnection, needs: ViewNeeds) -> str:
     row = con.execute(
         f"SELECT getvariable('{_SETTINGS_VAR}'), getvariable('{_COMPUTER_VAR}'), "
@@ -233,10 +302,11 @@ def _narrow_view_sql(con: duckdb.DuckDBPyConnection, needs: ViewNeeds) -> str:
     return view_sql(
         settings,
         None if row[2] is None else int(row[2]),
-        name=NARROW_VIEW,
+        name=needs.view,
         containers=needs.containers,
         paths=needs.paths,
         log_message=needs.log_message,
+        columns=needs.columns,
     )
 
 
@@ -253,8 +323,9 @@ def _join_schema(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return schema
 
 
-def _only_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    statements = con.extract_statements(sql)
+def _only_select(sql: str) -> None:
+    """Checked once, on the SQL translation made; parsing it again per run costs ms."""
+    statements = duckdb.extract_statements(sql)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise HuntError("a hunting query must be a single read-only query")
 

@@ -20,6 +20,7 @@ name is derived from the original path before it is replaced.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ from typing import Any
 from duckdb_kql import ir
 from duckdb_kql.translate.naming import expression_name
 
-from edgewatch.store.containerlog import HIDDEN_PREFIX, VIEW
+from edgewatch.hunt import fastforms
+from edgewatch.hunt.irmap import transform
+from edgewatch.store.containerlog import COLUMNS, HIDDEN_PREFIX, VIEW
 
 
 def rewrite(query: ir.Query, hidden: frozenset[str]) -> ir.Query:
@@ -42,14 +45,45 @@ def rewrite(query: ir.Query, hidden: frozenset[str]) -> ir.Query:
     swap = _swapper(hidden)
     operators: list[ir.Operator] = []
     active = True
-    texts: set[str] = set()
+    view_time = True
+    texts: set[str] = set(_VIEW_TEXT_COLUMNS)
     for original in query.operators:
         op = original
         if active:
             op = _text_aggregates(op, texts)
             op, active = _operator(op, swap)
+            op = fastforms.faster(op, texts, _TEXT_RESULTS, view_time)
+            view_time = view_time and not fastforms.assigns_time(original)
         operators.append(op)
-    return dataclasses.replace(query, operators=operators)
+    return dataclasses.replace(query, operators=_merge_extends(operators))
+
+
+def _merge_extends(operators: list[ir.Operator]) -> list[ir.Operator]:
+    """``extend a = … | extend b = …`` as one ``extend`` where Kusto allows the merge.
+
+    Each operator becomes a SQL CTE, and DuckDB's binder pays per CTE and column: a
+    typical hunt's three ``extend`` blocks cost more to plan than to run. Two blocks
+    merge when the second neither reads nor assigns a column the first assigns (Kusto
+    refuses a reference to a column assigned in the same clause) and every column is
+    named (an unnamed one takes its name from its position).
+    """
+    out: list[ir.Operator] = []
+    for op in operators:
+        prev = out[-1] if out else None
+        if isinstance(op, ir.Extend) and isinstance(prev, ir.Extend) and _mergeable(prev, op):
+            out[-1] = dataclasses.replace(prev, expressions=prev.expressions + op.expressions)
+        else:
+            out.append(op)
+    return out
+
+
+def _mergeable(first: ir.Extend, second: ir.Extend) -> bool:
+    names = [t.name for t in (*first.expressions, *second.expressions)]
+    if None in names or len(set(names)) != len(names):
+        return False
+    assigned = {t.name for t in first.expressions}
+    read = {r.name for r in collect(second.expressions, lambda n: isinstance(n, ir.ColumnRef))}
+    return not (assigned & read)
 
 
 # -- make_set over text --------------------------------------------------------------------
@@ -61,10 +95,28 @@ def rewrite(query: ir.Query, hidden: frozenset[str]) -> ir.Query:
 TEXT_MAKE_SET = "edgewatch_make_set_text"
 TEXT_TOSTRING = "edgewatch_tostring_plain"
 _TEXT_FUNCTIONS = frozenset({"tostring", "strcat", "tolower", "toupper"})
+#: the view's own columns that are always text (store/containerlog.py builds them)
+_VIEW_TEXT_COLUMNS = frozenset(
+    {
+        "Computer",
+        "ContainerId",
+        "ContainerName",
+        "PodName",
+        "PodNamespace",
+        "LogSource",
+        "LogLevel",
+        "SourceSystem",
+        "Type",
+    }
+)
+#: the same, once the swap has replaced a ``tostring``
+_TEXT_RESULTS = _TEXT_FUNCTIONS | {TEXT_TOSTRING}
 
 
 def register_text_aggregates() -> None:
     from duckdb_kql.translate import functions as registry
+
+    fastforms.register()
 
     if TEXT_TOSTRING not in registry.SCALAR_FUNCTIONS:
         registry.SCALAR_FUNCTIONS[TEXT_TOSTRING] = registry.FunctionSpec(
@@ -119,7 +171,7 @@ def _text_aggregates(op: ir.Operator, texts: set[str]) -> ir.Operator:
 def _swapper(hidden: frozenset[str]) -> Callable[[Any], Any]:
     plain = plain_text_paths()
 
-    def swap(node: Any) -> Any:
+    def visit(node: Any) -> Any:
         if isinstance(node, ir.PathAccess):
             path = _static_path(node)
             if path is not None and path in hidden:
@@ -133,29 +185,10 @@ def _swapper(hidden: frozenset[str]) -> Callable[[Any], Any]:
         ):
             # a string or integer column: its text is a cast, without duckdb-kql's
             # every-type CASE (binding that costs more than running a small hunt)
-            return ir.FunctionCall(TEXT_TOSTRING, (swap(node.args[0]),))
-        if isinstance(node, ir.Query):
-            return node  # a nested query has rows of its own
-        if isinstance(node, ir.NamedExpr):
-            name = node.name
-            if name is None:
-                name = expression_name(node.expr)
-            return dataclasses.replace(node, expr=swap(node.expr), name=name)
-        if isinstance(node, tuple):
-            return tuple(swap(item) for item in node)
-        if isinstance(node, list):
-            return [swap(item) for item in node]
-        if dataclasses.is_dataclass(node) and not isinstance(node, type):
-            changes = {}
-            for f in dataclasses.fields(node):
-                value = getattr(node, f.name)
-                new = swap(value)
-                if new is not value:
-                    changes[f.name] = new
-            return dataclasses.replace(node, **changes) if changes else node
-        return node
+            return ir.FunctionCall(TEXT_TOSTRING, (transform(node.args[0], visit),))
+        return None
 
-    return swap
+    return lambda node: transform(node, visit)
 
 
 def plain_text_paths() -> frozenset[str]:
@@ -216,6 +249,17 @@ class ViewNeeds:
     containers: frozenset[str] | None
     paths: frozenset[str]
     log_message: bool
+    #: ContainerLogV2's own columns the query names, when only those can reach the
+    #: result (it ends in a summarize, count or explicit project); None: all of them
+    columns: frozenset[str] | None = None
+
+    @property
+    def view(self) -> str:
+        """The view's name: the same needs, the same view, made once per connection."""
+        key = repr((sorted(self.containers or ()), self.containers is None))
+        key += repr((sorted(self.paths), self.log_message, sorted(self.columns or ())))
+        key += repr(self.columns is None)
+        return f"{NARROW_VIEW}_{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
 
 
 #: The one query source this module narrows; other references keep the full view.
@@ -247,9 +291,42 @@ def narrow(query: ir.Query) -> tuple[ir.Query, ViewNeeds] | None:
     log_message = not bounded or bool(
         collect(query, lambda n: isinstance(n, ir.ColumnRef) and n.name == "LogMessage")
     )
-    needs = ViewNeeds(_leading_containers(query), paths, log_message)
-    narrowed = dataclasses.replace(query, source=dataclasses.replace(source, name=NARROW_VIEW))
+    columns = None
+    if _closed_output(query):
+        named = {r.name for r in collect(query, lambda n: isinstance(n, ir.ColumnRef))}
+        # a view needs one column; the time is the cheapest to keep
+        columns = frozenset(c for c in COLUMNS if c in named) or frozenset({"TimeGenerated"})
+    needs = ViewNeeds(_leading_containers(query), paths, log_message, columns)
+    narrowed = dataclasses.replace(query, source=dataclasses.replace(source, name=needs.view))
     return narrowed, needs
+
+
+#: operators through which a column the query never names cannot reach the result
+_PLAIN_OPERATORS = (ir.Where, ir.Extend, ir.Take, ir.Sort, ir.Top)
+#: functions that read every column of a row without naming it
+_ROW_WIDE_FUNCTIONS = frozenset({"pack_all", "column_ifexists", "columnifexists"})
+
+
+def _closed_output(query: ir.Query) -> bool:
+    """Whether the result's columns are all named by the query before anything else.
+
+    True when plain operators lead to a ``summarize``, ``count`` or ``project`` with no
+    wildcard or row-wide function on the way: then the view's other columns, and the
+    hidden typed ones, cannot appear in the result.
+    """
+    for i, op in enumerate(query.operators):
+        if isinstance(op, (ir.Summarize, ir.Count, ir.Project)):
+            prefix = query.operators[: i + 1]
+            return not collect(
+                prefix,
+                lambda n: (
+                    isinstance(n, ir.Wildcard)
+                    or (isinstance(n, ir.FunctionCall) and n.name.lower() in _ROW_WIDE_FUNCTIONS)
+                ),
+            )
+        if not isinstance(op, _PLAIN_OPERATORS):
+            return False
+    return False
 
 
 def _leading_containers(query: ir.Query) -> frozenset[str] | None:
@@ -264,6 +341,13 @@ def _leading_containers(query: ir.Query) -> frozenset[str] | None:
 
 
 def _container_filter(pred: Any) -> frozenset[str] | None:
+    if (
+        isinstance(pred, ir.FunctionCall)
+        and pred.name == fastforms.EQUALS
+        and _is_container(pred.args[0])
+        and _is_text(pred.args[1])
+    ):
+        return frozenset([pred.args[1].value])
     if isinstance(pred, ir.BinaryOp):
         if pred.op == "==" and _is_container(pred.left) and _is_text(pred.right):
             return frozenset([pred.right.value])

@@ -39,6 +39,13 @@ class Stage(Protocol):
     def process(self, batch: EventBatch) -> EventBatch: ...
 
 
+#: A stage may also define ``flush(final: bool) -> EventBatch | None``: called on the
+#: runtime's flush tick and on close (``final``), for stages that hold events back (time
+#: windows). What it returns goes through the stages after it and on to the sinks.
+#: A stage with ``writes_events = True`` sets fields on events, so it needs event objects
+#: rather than the read-only views a filter-and-forward pipeline decodes into.
+
+
 def _union_columns(parts: Sequence[frozenset[str] | None]) -> frozenset[str] | None:
     out: set[str] = set()
     for p in parts:
@@ -71,6 +78,9 @@ class Pipeline:
         self.columns = _union_columns(
             [s.columns for s in self.stages] + [s.columns for s in self.sinks]
         )
+        self._views = self.columns is not None and not any(
+            getattr(s, "writes_events", False) for s in self.stages
+        )
         self._decoders: dict[str, LineDecoder] = {}
         self._closed_sinks: set[str] = set()
         self.on_batch: Callable[[EventBatch], None] | None = None
@@ -79,11 +89,31 @@ class Pipeline:
     def open_sinks(self) -> int:
         return len(self.sinks) - len(self._closed_sinks)
 
+    def replace_stages(self, stages: Sequence[Stage]) -> None:
+        """Swap in a new stage list between two batches (hot reload).
+
+        Stages that hold events back hand them on first, through the old stages, so
+        nothing is lost; decoders keep their partial lines and only learn the new columns.
+        """
+        self.flush_stages(final=True)
+        old, self.stages = self.stages, list(stages)
+        for stage in self.stages:
+            if hasattr(stage, "adopt"):
+                stage.adopt(old)  # take over what outlives a config (alert outputs, memory)
+        self.columns = _union_columns(
+            [s.columns for s in self.stages] + [s.columns for s in self.sinks]
+        )
+        self._views = self.columns is not None and not any(
+            getattr(s, "writes_events", False) for s in self.stages
+        )
+        for dec in self._decoders.values():
+            dec.reconfigure(self.columns, self._views)
+
     def _decoder(self, stream: str) -> LineDecoder:
         dec = self._decoders.get(stream)
         if dec is None:
             dec = self._decoders[stream] = LineDecoder(
-                columns=self.columns, node=self.node, views=self.columns is not None
+                columns=self.columns, node=self.node, views=self._views
             )
         return dec
 
@@ -115,7 +145,12 @@ class Pipeline:
         counts = count_by_gadget(batch.types)
         with stats._lock:
             stats.events_in.update(counts)
-        for stage in self.stages:
+        self._run_stages(batch, 0)
+
+    def _run_stages(self, batch: EventBatch, start: int) -> None:
+        """``batch`` through the stages from index ``start`` on, then to the sinks."""
+        stats = self.stats
+        for stage in self.stages[start:]:
             batch = stage.process(batch)
             if not batch.events:
                 return
@@ -136,7 +171,18 @@ class Pipeline:
                 for gadget, n in out_counts.items():
                     stats.events_out[(sink.name, gadget)] += n
 
+    def flush_stages(self, final: bool = False) -> None:
+        """Let stages that hold events back (windows) hand on what is due."""
+        for i, stage in enumerate(self.stages):
+            flush = getattr(stage, "flush", None)
+            if flush is None:
+                continue
+            out = flush(final)
+            if out is not None and out.events:
+                self._run_stages(out, i + 1)
+
     def flush(self) -> None:
+        self.flush_stages()
         for sink in self.sinks:
             if sink.name in self._closed_sinks:
                 continue
@@ -154,6 +200,10 @@ class Pipeline:
                         self.stats.rejected[r.reason] += 1
                 self.dead_letter.write(rest.rejects, stream)
         self._decoders.clear()
+        try:
+            self.flush_stages(final=True)
+        except Exception:  # the sinks must still close (and keep what they hold)
+            log.exception("flushing the stages failed")
         for sink in self.sinks:
             try:
                 sink.close()
@@ -189,10 +239,17 @@ class Runtime:
         self.join_timeout = join_timeout
         self._errors: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+        #: called on the pipeline thread between batches (hot reload swaps stages here)
+        self.between_batches: list[Callable[[], None]] = []
 
     @property
     def queue_depth(self) -> int:
         return self.queue.qsize()
+
+    @property
+    def failed_sources(self) -> dict[str, str]:
+        """Sources that ended with an error, and why (for readiness)."""
+        return dict(self._errors)
 
     def _emit(self, batch: RawBatch) -> None:
         while True:
@@ -238,6 +295,8 @@ class Runtime:
                     remaining -= 1
                 elif item is not False:
                     pipeline.handle(item)
+                for hook in self.between_batches:
+                    hook()
                 now = time.monotonic()
                 if now - last_flush >= self.flush_interval:
                     pipeline.flush()

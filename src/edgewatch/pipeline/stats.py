@@ -38,6 +38,9 @@ class Stats:
     bytes_in: int = 0
     #: sink name -> bytes written
     bytes_out: Counter[str] = field(default_factory=Counter)
+    #: "<stage>:<figure>" -> what stages report beyond drops (aggregate:events_in/tcp,
+    #: enrich:dns_evicted …), updated per batch by the stage itself
+    stages: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_dropped(self, reason: str, counts: Counter[str]) -> None:
@@ -57,6 +60,7 @@ class Stats:
                 "rejected": dict(self.rejected),
                 "skipped": dict(self.skipped),
                 "bytes_out": dict(self.bytes_out),
+                "stages": dict(self.stages),
             }
 
     @property

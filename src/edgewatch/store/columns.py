@@ -1,11 +1,13 @@
 """Events to Arrow columns, with as little Python work per event as the data allows.
 
 The cost that matters is per *value*: a batch of tcp events has ~40 of them per event.
-So: every column is read with one C-level ``map(attrgetter)`` over the batch; integers
-go through ``array.array`` into an Arrow buffer without boxing again; and the fourteen
-container-context columns (pod, namespace, image …) are not read per event at all — the
-builder keeps one row per container and repeats it with Arrow's ``take`` (C++), keyed by
-the container id, the one context column read per event.
+So: the values are read in C, one ``attrgetter`` call per event over a cache-sized slice
+of the batch, and ``zip`` turns the slice's rows into columns (reading a whole batch one
+column at a time fetched every event from memory once per column: 25% slower);
+integers go through ``array.array`` into an Arrow buffer without boxing again; and the
+fourteen container-context columns (pod, namespace, image …) are not read per event at
+all — the builder keeps one row per container and repeats them all with one Arrow
+``take`` (C++), keyed by the container id, the one context column read per event.
 
 That relies on IG's contract that a container id names one container, whose context is
 the same on all its events. A context that does change (a pod relabelled) is picked up
@@ -33,6 +35,9 @@ _ARROW_TYPE: dict[Kind, pa.DataType] = {
     "list": pa.list_(pa.string()),
 }
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+#: Events read per slice when turning rows into columns (see ``ColumnBuilder._transpose``)
+TRANSPOSE_ROWS = 256
 
 #: Known contexts kept per family before the table is rebuilt from the current batch;
 #: bounds memory on a node where containers come and go for months.
@@ -71,32 +76,56 @@ class ColumnBuilder:
     schema: TableSchema
     _index: dict[str, int] = field(default_factory=dict)
     _rows: list[tuple[Any, ...]] = field(default_factory=list)
-    _arrays: list[pa.Array] | None = None
+    _arrays: pa.StructArray | None = None
 
     def __post_init__(self) -> None:
         self._context = self.schema.context_columns
         self._context_of = attrgetter(*(c.name for c in self._context))
-        self._per_event = [(c, attrgetter(c.name)) for c in self.schema.event_columns]
+        self._per_event = self.schema.event_columns
+        # container_id first: it is both the context key and a stored column
+        self._row_of = attrgetter("container_id", *(c.name for c in self._per_event))
         self._names = [c.name for c in self.schema.columns]
 
+    def _transpose(self, events: Sequence[Event]) -> list[list[Any]]:
+        """The per-event columns (container id first), read row by row in slices.
+
+        Events are large and cold by now; reading one column of the whole batch at a
+        time would fetch every event from memory once per column. A slice of
+        ``TRANSPOSE_ROWS`` fits in the CPU cache: each event is fetched once, its values
+        read in one C call, and the slice turned into columns by ``zip`` (C)."""
+        columns: list[list[Any]] = [[] for _ in range(len(self._per_event) + 1)]
+        row_of = self._row_of
+        step = TRANSPOSE_ROWS
+        for start in range(0, len(events), step):
+            for column, values in zip(
+                columns, zip(*map(row_of, events[start : start + step]), strict=True), strict=True
+            ):
+                column.extend(values)
+        return columns
+
     def build(self, events: Sequence[Event]) -> Built:
-        cids = list(map(_container_id, events))
+        cids, *values = self._transpose(events)
         self._learn_contexts(cids, events)
         index = self._index
         rows = pa.Array.from_buffers(
             pa.int32(), len(cids), [None, pa.py_buffer(array("i", map(index.__getitem__, cids)))]
         )
         if self._arrays is None:
-            self._arrays = [
-                pa.array([row[i] for row in self._rows], _ARROW_TYPE[c.kind])
-                for i, c in enumerate(self._context)
-            ]
+            self._arrays = pa.StructArray.from_arrays(
+                [
+                    pa.array([row[i] for row in self._rows], _ARROW_TYPE[c.kind])
+                    for i, c in enumerate(self._context)
+                ],
+                names=[c.name for c in self._context],
+            )
+        # one take (C++) repeats every context column
+        taken = self._arrays.take(rows).flatten()
         by_name: dict[str, pa.Array] = {
-            c.name: arr.take(rows) for c, arr in zip(self._context, self._arrays, strict=True)
+            c.name: arr for c, arr in zip(self._context, taken, strict=True)
         }
         out_of_range = 0
-        for column, get in self._per_event:
-            arr, bad = to_arrow(column.kind, list(map(get, events)))
+        for column, column_values in zip(self._per_event, values, strict=True):
+            arr, bad = to_arrow(column.kind, column_values)
             by_name[column.name] = arr
             out_of_range += bad
         return Built(pa.table([by_name[n] for n in self._names], names=self._names), out_of_range)
@@ -116,9 +145,6 @@ class ColumnBuilder:
             self._index[cid] = len(self._rows)
             self._rows.append(context)
             self._arrays = None
-
-
-_container_id = attrgetter("container_id")
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:

@@ -99,6 +99,18 @@ def settings_from_json(text: str, computer: str = "") -> ContainerLogSettings:
     )
 
 
+#: Keys an aggregated summary adds to IG's JSON on the stdout path (``EventCount`` …),
+#: with their SQL over the store's columns; NULL (and so absent from ``LogMessage``) on
+#: raw events, exactly as those keys are absent from IG's own lines.
+_SUMMARY = '"event_end_ns" > 0'
+SUMMARY_LEAVES: dict[str, str] = {
+    "EventCount": f'CASE WHEN {_SUMMARY} THEN "event_count" END',
+    "EventStartTime": f"CASE WHEN {_SUMMARY} THEN {sql.timestamp('event_start_ns')} END",
+    "EventEndTime": f"CASE WHEN {_SUMMARY} THEN {sql.timestamp('event_end_ns')} END",
+    "EventDistinct": 'CASE WHEN "distinct_values" <> \'\' THEN json("distinct_values") END',
+}
+
+
 def leaves(schema: TableSchema) -> dict[str, str]:
     """JSON path -> SQL expression, for every key IG prints for this gadget."""
     out: dict[str, str] = {}
@@ -107,6 +119,8 @@ def leaves(schema: TableSchema) -> dict[str, str]:
             out[column.path] = sql.col(column.name)
     out.update(schema.spec.render_sql)
     out["timestamp"] = sql.timestamp("time_ns")
+    if "event_count" in {c.name for c in schema.columns}:
+        out.update(SUMMARY_LEAVES)
     return out
 
 
@@ -133,7 +147,13 @@ def _struct(tree: Mapping[str, Any]) -> str:
 
 @cache
 def log_message_sql(schema: TableSchema) -> str:
-    return f"to_json({_struct(_tree(leaves(schema)))})"
+    paths = leaves(schema)
+    base = f"to_json({_struct(_tree({k: v for k, v in paths.items() if k not in SUMMARY_LEAVES}))})"
+    summary = {k: v for k, v in paths.items() if k in SUMMARY_LEAVES}
+    if not summary:
+        return base
+    # a JSON merge patch drops the NULL keys: raw events keep IG's exact shape
+    return f"json_merge_patch({base}, to_json({_struct(summary)}))"
 
 
 def _hidden(schema: TableSchema) -> dict[str, str]:
@@ -155,10 +175,12 @@ def branch_sql(
     paths: frozenset[str] | None = None,
     log_message: bool = True,
     absent: frozenset[str] = frozenset(),
+    columns: frozenset[str] | None = None,
 ) -> str:
-    """One gadget's rows; ``paths``/``log_message`` narrow it to what a query reads.
+    """One gadget's rows; ``paths``/``log_message``/``columns`` narrow it to what a query reads.
 
     ``absent``: paths no selected gadget has, given here as NULL so the column exists.
+    ``columns``: the ContainerLogV2 columns to keep (None: all).
     """
     container = container_name(settings, schema.family)
     hidden = _hidden(schema)
@@ -179,8 +201,10 @@ def branch_sql(
         "KubernetesMetadata": "CAST(NULL AS JSON)",
         "SourceSystem": "'Container'",
         "Type": f"'{VIEW}'",
-        **hidden,
     }
+    if columns is not None:
+        select = {k: v for k, v in select.items() if k in columns}
+    select.update(hidden)
     columns = ", ".join(f"{expr} AS {sql.col(name)}" for name, expr in select.items())
     where = f' WHERE "time_ns" >= {int(since_ns)}' if since_ns is not None else ""
     return f"SELECT {columns} FROM {sql.col(schema.name)}{where}"
@@ -194,8 +218,9 @@ def view_sql(
     containers: frozenset[str] | None = None,
     paths: frozenset[str] | None = None,
     log_message: bool = True,
+    columns: frozenset[str] | None = None,
 ) -> str:
-    """The view, or a narrower one: only some containers, some path columns."""
+    """The view, or a narrower one: only some containers, columns, path columns."""
     schemas = [
         s
         for s in all_schemas()
@@ -208,7 +233,15 @@ def view_sql(
     if paths is not None:
         absent = paths - {p for s in schemas for p in leaves(s)}
     branches = [
-        branch_sql(s, settings, since_ns, paths, log_message, absent if i == 0 else frozenset())
+        branch_sql(
+            s,
+            settings,
+            since_ns,
+            paths,
+            log_message,
+            absent if i == 0 else frozenset(),
+            columns,
+        )
         for i, s in enumerate(schemas)
     ]
     if where_none:
@@ -217,9 +250,10 @@ def view_sql(
     return f"CREATE OR REPLACE TEMP VIEW {sql.col(name)} AS\n{body}"
 
 
-def view_columns(paths: frozenset[str]) -> list[str]:
+def view_columns(paths: frozenset[str], columns: frozenset[str] | None = None) -> list[str]:
     """The columns of a narrowed view (for duckdb-kql's schema), in the view's order."""
-    return [*COLUMNS, *(HIDDEN_PREFIX + p for p in sorted(paths))]
+    kept = [c for c in COLUMNS if columns is None or c in columns]
+    return [*kept, *(HIDDEN_PREFIX + p for p in sorted(paths))]
 
 
 @cache

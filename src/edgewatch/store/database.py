@@ -73,7 +73,39 @@ def open_store(
         run(con, f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
         for schema in all_schemas():
             run(con, schema.create_sql())
+        _add_new_columns(con)
+    elif _missing_columns(con):
+        # written by an older edgewatch: upgrade it once (a running agent, holding the
+        # write lock, has done so already when it opened the store)
+        con.close()
+        open_store(path, threads=threads, memory_limit=memory_limit).close()
+        return open_store(path, read_only=True, threads=threads, memory_limit=memory_limit)
     return con
+
+
+def _missing_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(table, column, type) that events have gained since the store was written."""
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
+    ).fetchall():
+        have.setdefault(table, set()).add(column)
+    return [
+        (schema.name, column.name, column.sql_type)
+        for schema in all_schemas()
+        if schema.name in have
+        for column in schema.columns
+        if column.name not in have[schema.name]
+    ]
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A store written by an older edgewatch gains the columns events have since gained.
+
+    New columns are NULL in old rows, which the views read as the field's default.
+    """
+    for table, column, sql_type in _missing_columns(con):
+        run(con, f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type}')
 
 
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:

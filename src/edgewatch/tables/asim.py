@@ -67,6 +67,7 @@ from edgewatch.tables.schema import (
     USERNAME_TYPE,
     Column,
     StreamSpec,
+    encode_records,
     format_ns,
     group_by_type,
     id_fields,
@@ -832,6 +833,10 @@ class AsimLayout:
         for spec in self.fallback.streams():
             streams[spec.name] = spec
         return streams
+
+    def encoded(self, events: list[Event]) -> dict[str, list[bytes]]:
+        """As ``records``, each record encoded as compact JSON (one C call per stream)."""
+        return encode_records(self.records(events))
 
     def records(self, events: list[Event]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}

@@ -254,6 +254,28 @@ class TableLayout(Protocol):
         """Records per input stream, ready for ``LogsIngestionClient.upload``."""
         ...
 
+    def encoded(self, events: list[Event]) -> dict[str, list[bytes]]:
+        """The same records as compact JSON, one ``bytes`` each: what the delivery path
+        keeps in its disk buffer and joins into request bodies without re-encoding."""
+        ...
+
+
+_lines_encoder = msgspec.json.Encoder()
+
+
+def encode_records(records: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[bytes]]:
+    """Each stream's records as compact JSON, one ``bytes`` per record.
+
+    One ``encode_lines`` call per stream; msgspec never writes a raw newline inside a
+    JSON value, so the lines are exactly the per-record encodings.
+    """
+    out: dict[str, list[bytes]] = {}
+    for stream, recs in records.items():
+        lines = _lines_encoder.encode_lines(recs).split(b"\n")
+        lines.pop()  # what follows the final newline
+        out[stream] = lines
+    return out
+
 
 #: Log Analytics table names: a letter first, letters, digits and underscores after.
 MAX_TABLE_NAME = 63

@@ -219,6 +219,33 @@ def test_records_the_service_refuses_go_to_the_dead_letter_file(
     assert {d["reason"] for d in dead} == {"azure_invalid_record"}
 
 
+def test_a_record_over_the_request_limit_goes_to_the_dead_letter_file(
+    tenants: FakeAzure, capture: Path, ca_bundle: Path, tmp_path: Path
+) -> None:
+    """One process start whose command line makes its record larger than a whole request:
+    it is set aside with its reason, never sent, and everything else is delivered."""
+    import json
+
+    lines = capture.read_bytes().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'{"args":'))
+    lines = lines[: at + 200]
+    event = json.loads(lines[at])
+    event["args"] = "/bin/sh\u00a0-c\u00a0" + "x" * 600_000  # Args and Cmdline: > 1.2 MB
+    lines[at] = json.dumps(event).encode()
+    big = tmp_path / "big.ndjson"
+    big.write_bytes(b"\n".join(lines) + b"\n")
+    cfg = _config(tmp_path, tenants, big, ca_bundle, ALL_TO_FACTORY)
+    _run_once(cfg)
+    assert len(_rows(tenants, FACTORY_DCR)) == len(_expected(big)) - 1
+    (dead,) = [
+        json.loads(line)
+        for line in (tmp_path / "state" / "dead-letter.ndjson").read_text().splitlines()
+    ]
+    assert dead["reason"] == "azure_record_too_large"
+    assert dead["length"] > 1024 * 1024 and "x" * 1000 in dead["line"]
+    assert all(c.raw_bytes <= 1024 * 1024 for c in tenants.calls)
+
+
 def test_a_running_agent_reports_delivery_in_its_metrics(
     tenants: FakeAzure, capture: Path, ca_bundle: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,14 @@ as per-record byte slices, and a request body is just ``[`` + ``,``.join(slices)
 The SDK still sends each body: ``upload()`` with a gzip stream is its documented
 pass-through path (it sets ``Content-Encoding: gzip`` from the magic bytes).
 
+Records that are already encoded (the agent keeps each record's JSON in its disk buffer)
+skip the encoding step altogether: ``plan_encoded`` cuts the byte strings as they are,
+and a rejected record goes to the dead-letter file as those bytes.
+
+Compression: gzip levels 1-3 use ISA-L (``isal``), whose deflate runs about fifteen times
+faster than zlib's level 6 on these records for some 35% more bytes on the wire; levels
+4-9 use zlib. Either way the body is a standard gzip member.
+
 The service limit is 1 MB per call, which the docs apply to both the compressed and the
 uncompressed size; bodies are therefore bounded on both. The uncompressed default
 (1 MiB) is the SDK's own chunk size, which is known to be accepted; the compressed bound
@@ -25,12 +33,23 @@ from itertools import accumulate
 from typing import Any
 
 import msgspec
+from isal import isal_zlib
 
 from edgewatch.sinks.azure.outcome import RECORD_TOO_LARGE, UNENCODABLE, Record, Rejected
 
 #: The documented per-call limit ("Maximum allowed content length: 1048576 bytes (1 MB)").
 API_MAX_REQUEST_BYTES = 1024 * 1024
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+#: gzip levels served by ISA-L (its levels 1-3); higher ones by zlib.
+ISAL_LEVELS = range(1, 4)
+DEFAULT_GZIP_LEVEL = 1
+
+
+def gzip(raw: bytes, level: int) -> bytes:
+    """``raw`` as one gzip member (ISA-L for levels 1-3, zlib otherwise)."""
+    if level in ISAL_LEVELS:
+        return isal_zlib.compress(raw, level, _GZIP_WBITS)
+    return zlib.compress(raw, level, _GZIP_WBITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +60,7 @@ class Limits:
     max_request_bytes: int = 1_000_000
     #: the JSON array before compression
     max_uncompressed_bytes: int = API_MAX_REQUEST_BYTES
-    gzip_level: int = 6
+    gzip_level: int = DEFAULT_GZIP_LEVEL
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_request_bytes <= API_MAX_REQUEST_BYTES:
@@ -90,7 +109,7 @@ class Plan:
 
 def make_chunk(records: Sequence[Record], parts: Sequence[bytes], level: int) -> Chunk:
     raw = b"[" + b",".join(parts) + b"]"
-    return Chunk(records, parts, zlib.compress(raw, level, _GZIP_WBITS), len(raw))
+    return Chunk(records, parts, gzip(raw, level), len(raw))
 
 
 class Batcher:
@@ -107,6 +126,17 @@ class Batcher:
         if not records:
             return Plan([], [])
         records, parts, rejected = self._encode(records)
+        return self._pack(records, parts, rejected)
+
+    def plan_encoded(self, parts: Sequence[bytes]) -> Plan:
+        """As ``plan``, for records that are already their JSON: each one is its own part."""
+        if not parts:
+            return Plan([], [])
+        return self._pack(parts, list(parts), [])
+
+    def _pack(
+        self, records: Sequence[Record], parts: list[bytes], rejected: list[Rejected]
+    ) -> Plan:
         records, parts = self._drop_oversized(records, parts, rejected)
         chunks: list[Chunk] = []
         if parts:
@@ -183,7 +213,8 @@ class Batcher:
         commas), i.e. ``prefix[j] - prefix[i] + 1`` with ``prefix`` over ``len + 1``.
         """
         level = self.limits.gzip_level
-        prefix = list(accumulate((len(p) + 1 for p in parts), initial=0))
+        # map/accumulate keep the per-record work in C (a generator costs ~0.5 µs each)
+        prefix = list(accumulate(map((1).__add__, map(len, parts)), initial=0))
         budget = self.limits.max_uncompressed_bytes - 1
         i, n = 0, len(parts)
         while i < n:

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Record = Mapping[str, Any]
+#: A record as a mapping, or already encoded as its compact JSON: the delivery path
+#: keeps records encoded from the disk buffer to the request body and the dead-letter file.
+Record = Mapping[str, Any] | bytes
 
 #: Reasons a record is given up on (it goes to the dead-letter file, never dropped silently).
 RECORD_TOO_LARGE = "record_too_large"

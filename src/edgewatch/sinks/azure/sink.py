@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from edgewatch.sinks.azure.batch import Batcher
+from edgewatch.sinks.azure.batch import Batcher, Plan
 from edgewatch.sinks.azure.config import (
     AzureLogsIngestionConfig,
     build_client,
@@ -90,7 +90,15 @@ class AzureDelivery:
         Chunks go out in order; the first one that must wait stops the call, and its
         records plus all later ones are returned as owed in ``outcome.retry``.
         """
-        plan = self._batcher.plan(records)
+        return self._send(stream, self._batcher.plan(records))
+
+    def send_encoded(self, stream: str, records: Sequence[bytes]) -> Outcome:
+        """As ``send``, for records that are already their compact JSON (as the disk
+        buffer keeps them): nothing is encoded again, and the records in the outcome's
+        ``rejected`` and ``retry`` are the same byte strings."""
+        return self._send(stream, self._batcher.plan_encoded(records))
+
+    def _send(self, stream: str, plan: Plan) -> Outcome:
         delivered = sent_bytes = requests = 0
         rejected: list[Rejected] = list(plan.rejected)
         retry: Retry | None = None
