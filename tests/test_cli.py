@@ -261,3 +261,17 @@ def test_demo_runs_out_of_the_box(tmp_path: Path) -> None:
     )
     assert hunted.returncode == 0, hunted.stderr
     assert ["4444"] in [row["DstPorts"] for row in json.loads(hunted.stdout)]
+    # the detections ran in the stream: the reverse shell raised its alert into the store
+    assert "Alerts raised in the stream" in out.stdout
+    alerts = run(
+        [
+            "hunt",
+            "EdgeWatchAlert_CL | distinct RuleName",
+            "--db",
+            str(tmp_path / "store.duckdb"),
+            "-f",
+            "json",
+        ]
+    )
+    assert alerts.returncode == 0, alerts.stderr
+    assert "reverse_shell_connection" in {row["RuleName"] for row in json.loads(alerts.stdout)}

@@ -739,6 +739,13 @@ _DEMO_HUNTS = (
 )
 
 
+_DEMO_ALERTS = """EdgeWatchAlert_CL
+| summarize Alerts = count(), Pods = dcount(PodName) by RuleName, Severity, Tactic
+| extend Rank = case(Severity == "critical", 0, Severity == "high", 1, Severity == "medium", 2, 3)
+| order by Rank asc, Alerts desc, RuleName asc
+| project-away Rank"""
+
+
 def _demo_hunts(console: Console, store_path: Path) -> None:
     """Hunt in the demo's store with bundled KQL, the way `edgewatch hunt` does."""
     from edgewatch.hunt import catalog, engine, output
@@ -750,6 +757,9 @@ def _demo_hunts(console: Console, store_path: Path) -> None:
         for name, title, columns in _DEMO_HUNTS:
             result = engine.execute(con, catalog.get(name).text)
             output.print_table(result, console, limit=8, columns=columns, title=title)
+        # the alerts the detections raised, from the same table Sentinel gets
+        result = engine.execute(con, _DEMO_ALERTS)
+        output.print_table(result, console, limit=12, title="Alerts raised in the stream")
     finally:
         con.close()
 
