@@ -73,7 +73,23 @@ class Mitre(_Strict):
         return v
 
 
-class Threshold(_Strict):
+class _Windowed(_Strict):
+    """A setting over a time window written as a duration (``60s``, ``1h``)."""
+
+    window: str
+
+    @property
+    def window_ns(self) -> int:
+        return parse_duration(self.window)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class Threshold(_Windowed):
     count: int = Field(ge=2)
     window: str = "60s"
     #: count distinct values of this column (or fn(column)) instead of hits
@@ -81,29 +97,9 @@ class Threshold(_Strict):
     #: the key hits are counted under; default: the rule's entity
     by: list[str] | None = None
 
-    @property
-    def window_ns(self) -> int:
-        return parse_duration(self.window)
 
-    @field_validator("window")
-    @classmethod
-    def _window(cls, v: str) -> str:
-        parse_duration(v)
-        return v
-
-
-class Suppress(_Strict):
+class Suppress(_Windowed):
     window: str = "1h"
-
-    @property
-    def window_ns(self) -> int:
-        return parse_duration(self.window)
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
 
 class RuleSpec(_Strict):

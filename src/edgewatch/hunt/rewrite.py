@@ -96,19 +96,7 @@ TEXT_MAKE_SET = "edgewatch_make_set_text"
 TEXT_TOSTRING = "edgewatch_tostring_plain"
 _TEXT_FUNCTIONS = frozenset({"tostring", "strcat", "tolower", "toupper"})
 #: the view's own columns that are always text (store/containerlog.py builds them)
-_VIEW_TEXT_COLUMNS = frozenset(
-    {
-        "Computer",
-        "ContainerId",
-        "ContainerName",
-        "PodName",
-        "PodNamespace",
-        "LogSource",
-        "LogLevel",
-        "SourceSystem",
-        "Type",
-    }
-)
+_VIEW_TEXT_COLUMNS = frozenset(COLUMNS) - {"TimeGenerated", "LogMessage", "KubernetesMetadata"}
 #: the same, once the swap has replaced a ``tostring``
 _TEXT_RESULTS = _TEXT_FUNCTIONS | {TEXT_TOSTRING}
 

@@ -56,10 +56,9 @@ import msgspec
 from edgewatch.events.base import Event
 from edgewatch.events.dns import DnsEvent
 from edgewatch.events.exec import ExecEvent
-from edgewatch.events.registry import BY_FAMILY, GADGETS, UnknownGadgetError
 from edgewatch.events.sni import SniEvent
 from edgewatch.events.tcp import TcpEvent
-from edgewatch.tables.custom import CustomLayout, gadget_name
+from edgewatch.tables.custom import CustomLayout, gadget_name, routed_families
 from edgewatch.tables.schema import (
     AGGREGATE_FIELDS,
     CONTEXT_KEY_FIELDS,
@@ -769,10 +768,7 @@ class AsimLayout:
         table_names: Mapping[str, str] | None = None,
         families: Iterable[str] | None = None,
     ) -> None:
-        routed = tuple(families) if families is not None else tuple(g.family for g in GADGETS)
-        unknown = [f for f in routed if f not in BY_FAMILY]
-        if unknown:
-            raise UnknownGadgetError(f"unknown gadget families: {', '.join(unknown)}")
+        routed = routed_families(families)
         self._families = routed
         self._asim = tuple(f for f in routed if f in ASIM_SCHEMAS)
         fallback = tuple(f for f in routed if f not in ASIM_SCHEMAS)

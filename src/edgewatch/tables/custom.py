@@ -256,6 +256,21 @@ def record_shape(event_type: type[Event]) -> RecordShape:
 #: prefix is formatted once per second of events; within the second only the 100 ns
 #: ticks are, on a small int (epoch nanoseconds are big ints, slow to divide), as
 #: ``str(ticks + 10**7)[1:]``: the same seven zero-padded digits as ``:07d``, cheaper.
+#: The start of both generated loops: per-container values made once, the second's
+#: text prefix kept between events (see TIME_LINES).
+_LOOP_HEAD = (
+    "    out = []",
+    "    append = out.append",
+    "    templates = {}",
+    "    known = templates.get",
+    "    second_start = -2000000000",
+    "    prefix = ''",
+    "    for e in events:",
+    "        key = _context_key(e)",
+    "        known_container = known(key)",
+    "        if known_container is None:",
+)
+
 TIME_LINES = (
     "        ns = e.time_ns",
     "        off = ns - second_start",
@@ -278,16 +293,7 @@ def _converter_source(
     fields = set(event_type.__struct_fields__)
     lines = [
         "def convert(events):",
-        "    out = []",
-        "    append = out.append",
-        "    templates = {}",
-        "    known = templates.get",
-        "    second_start = -2000000000",
-        "    prefix = ''",
-        "    for e in events:",
-        "        key = _context_key(e)",
-        "        known_container = known(key)",
-        "        if known_container is None:",
+        *_LOOP_HEAD,
         "            known_container = templates[key] = (_template(e), _seed(e))",
         "        base, seed = known_container",
         "        r = base.copy()",
@@ -378,16 +384,7 @@ def _encoder_source(
     args.append("h.hexdigest()")
     lines = [
         "def encode(events):",
-        "    out = []",
-        "    append = out.append",
-        "    templates = {}",
-        "    known = templates.get",
-        "    second_start = -2000000000",
-        "    prefix = ''",
-        "    for e in events:",
-        "        key = _context_key(e)",
-        "        known_container = known(key)",
-        "        if known_container is None:",
+        *_LOOP_HEAD,
         "            known_container = templates[key] = (_context_values(e), _seed(e))",
         "        context, seed = known_container",
         *TIME_LINES,
@@ -422,6 +419,15 @@ def _context_contiguous(field_columns: Sequence[tuple[str, str, ColumnType]]) ->
     return all(flags[first : first + sum(flags)])
 
 
+def routed_families(families: Iterable[str] | None) -> tuple[str, ...]:
+    """The families a layout routes: all gadgets by default; an unknown one is an error."""
+    routed = tuple(families) if families is not None else tuple(g.family for g in GADGETS)
+    unknown = [f for f in routed if f not in BY_FAMILY]
+    if unknown:
+        raise UnknownGadgetError(f"unknown gadget families: {', '.join(unknown)}")
+    return routed
+
+
 class CustomLayout:
     """Custom ``*_CL`` tables, one per kind of activity (see the module docstring).
 
@@ -437,10 +443,7 @@ class CustomLayout:
         table_names: Mapping[str, str] | None = None,
         families: Iterable[str] | None = None,
     ) -> None:
-        routed = tuple(families) if families is not None else tuple(g.family for g in GADGETS)
-        unknown = [f for f in routed if f not in BY_FAMILY]
-        if unknown:
-            raise UnknownGadgetError(f"unknown gadget families: {', '.join(unknown)}")
+        routed = routed_families(families)
         overrides = dict(table_names or {})
         check_table_names(overrides)
         self._families = routed
