@@ -327,3 +327,28 @@ reduce: {{enrich: {{enabled: true}}, aggregate: {{enabled: true}}}}
     obj = json.loads(message) if isinstance(message, str) else message
     assert obj["EventCount"] >= 1 and "EventStartTime" in obj
     assert msgspec.json.decode(json.dumps(obj).encode())["k8s"]["podName"]
+
+
+def test_a_reload_that_keeps_the_aggregation_keeps_its_open_windows() -> None:
+    """Changing filters or rules must not split a window's summary in two."""
+    sink = _Collect()
+    pipeline = Pipeline([stage()], [sink])
+    pipeline._run_stages(batch(tcp(T0 + 1 * S), tcp(T0 + 2 * S)), 0)
+    pipeline.replace_stages([stage()])
+    pipeline._run_stages(batch(tcp(T0 + 3 * S)), 0)
+    assert sink.events == []  # nothing emitted early by the reload
+    pipeline.flush_stages(final=True)
+    assert [(e.event_count, e.event_start_ns, e.event_end_ns) for e in sink.events] == [
+        (3, T0 + 1 * S, T0 + 3 * S)
+    ]
+
+
+def test_a_reload_that_changes_the_aggregation_emits_the_old_windows() -> None:
+    sink = _Collect()
+    pipeline = Pipeline([stage()], [sink])
+    pipeline._run_stages(batch(tcp(T0 + 1 * S), tcp(T0 + 2 * S)), 0)
+    pipeline.replace_stages([stage(window="5m")])
+    assert [e.event_count for e in sink.events] == [2]  # the old windows, whole
+    pipeline._run_stages(batch(tcp(T0 + 3 * S)), 0)
+    pipeline.flush_stages(final=True)
+    assert sorted(e.event_count for e in sink.events) == [1, 2]

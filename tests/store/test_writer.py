@@ -45,6 +45,87 @@ def test_age_retention_counts_back_from_the_newest_event(tmp_path: Path) -> None
     assert writer.retention.deleted_by_age == 23
 
 
+def test_alerts_age_out_with_the_events(tmp_path: Path) -> None:
+    """The alerts table is under the same retention as the events it was raised on."""
+    from edgewatch.detect.alert import Alert
+    from edgewatch.detect.outputs import StoreAlerts
+
+    base = 1_750_000_000 * 1_000_000_000
+    path = tmp_path / "s.duckdb"
+    writer = StoreWriter(StoreSettings(path=path, max_age_ns=24 * HOUR, retention_interval_s=0))
+    StoreAlerts(writer).write(
+        [
+            Alert(
+                alert_id=f"a{h}",
+                time_ns=base + h * HOUR,
+                rule="r",
+                title="t",
+                severity="high",
+                tactic="Execution",
+                technique="T1059",
+            )
+            for h in (0, 10, 30, 47)
+        ]
+    )
+    writer.write("tcp", [TcpEvent(time_ns=base + h * HOUR, container_id="c") for h in range(48)])
+    writer.flush()
+    writer.close()
+    con = open_store(path, read_only=True)
+    try:
+        kept = [r[0] for r in con.execute("SELECT alert_id FROM alerts ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    assert kept == ["a30", "a47"]  # within 24 h of the newest event (hour 47)
+    assert writer.retention.by_table["alerts"] == 2
+    assert writer.retention.deleted_by_age == 23  # events only, as before
+
+
+def test_alerts_count_against_the_size_cap(tmp_path: Path) -> None:
+    """Retention by size also trims alerts, oldest first, so they cannot grow the store."""
+    from edgewatch.detect.alert import Alert
+    from edgewatch.detect.outputs import StoreAlerts
+
+    base = 1_750_000_000 * 1_000_000_000
+    path = tmp_path / "s.duckdb"
+    cap = 24 * 1024 * 1024
+    writer = StoreWriter(
+        StoreSettings(path=path, max_bytes=cap, max_age_ns=None, retention_interval_s=0)
+    )
+    alerts = StoreAlerts(writer)
+    peak = 0
+    for i in range(12):
+        start = base + i * HOUR
+        alerts.write(
+            [
+                Alert(
+                    alert_id=f"{i}-{n}",
+                    time_ns=start + n,
+                    rule="r",
+                    title="t",
+                    severity="low",
+                    tactic="Discovery",
+                    technique="T1046",
+                    detail="x" * 200 + str(n),
+                    evidence_ids=[f"{i}-{n}-{k}" for k in range(8)],
+                )
+                for n in range(20_000)
+            ]
+        )
+        writer.write("tcp", [TcpEvent(time_ns=start, container_id="c")])
+        writer.flush()
+        peak = max(peak, retention.file_bytes(path))
+    writer.close()
+    assert peak <= cap, f"store reached {peak:,} bytes with a cap of {cap:,}"
+    assert writer.retention.by_table.get("alerts", 0) > 0
+    con = open_store(path, read_only=True)
+    try:
+        oldest, newest = con.execute("SELECT min(time_ns), max(time_ns) FROM alerts").fetchall()[0]
+    finally:
+        con.close()
+    assert newest >= base + 11 * HOUR  # the newest alerts are kept
+    assert oldest > base  # the oldest went first
+
+
 def test_size_cap_holds_and_the_oldest_go_first(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     cap = 24 * 1024 * 1024

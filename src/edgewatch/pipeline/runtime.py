@@ -93,8 +93,13 @@ class Pipeline:
         """Swap in a new stage list between two batches (hot reload).
 
         Stages that hold events back hand them on first, through the old stages, so
-        nothing is lost; decoders keep their partial lines and only learn the new columns.
+        nothing is lost, unless a new stage takes them over (``take_over``: an unchanged
+        aggregation keeps its open windows); decoders keep their partial lines and only
+        learn the new columns.
         """
+        for stage in stages:
+            if hasattr(stage, "take_over"):
+                stage.take_over(self.stages)  # held state that outlives the reload (windows)
         self.flush_stages(final=True)
         old, self.stages = self.stages, list(stages)
         for stage in self.stages:

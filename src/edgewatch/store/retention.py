@@ -8,6 +8,10 @@ runs rarely and in big steps; the gap is room for the next insert.
 
 Age is measured back from the newest stored event, not from the wall clock: a backfill
 of last month's files, or an edge node whose clock is off, must not empty the store.
+
+The alerts the detections write (the ``alerts`` table, when detection stores them) age
+out with the events they were raised on: they count against the same cap, and an alert
+whose evidence has been deleted is no longer something a hunt on this node can follow.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import duckdb
 from edgewatch.events import sql
 from edgewatch.store.database import one, run
 from edgewatch.store.schema import all_schemas
+from edgewatch.tables.alert import STORE_TABLE as ALERTS_TABLE
 
 HIGH_WATER = 0.75
 LOW_WATER = 0.55
@@ -57,16 +62,33 @@ def file_bytes(path: Path) -> int:
     return (path.stat().st_size if path.exists() else 0) + wal_bytes(path)
 
 
-def _count_and_delete(con: duckdb.DuckDBPyConnection, cutoff_ns: int, stats: RetentionStats) -> int:
+def _timed_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every table retention trims: the event tables, and the alerts table if any."""
+    names = [schema.name for schema in all_schemas()]
+    row = one(
+        con,
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = ?",
+        [ALERTS_TABLE],
+    )
+    if row and row[0]:
+        names.append(ALERTS_TABLE)
+    return names
+
+
+def _count_and_delete(
+    con: duckdb.DuckDBPyConnection, tables: list[str], cutoff_ns: int, stats: RetentionStats
+) -> int:
+    """Delete rows older than ``cutoff_ns``; only events count in the returned total."""
     deleted = 0
-    for schema in all_schemas():
-        table = sql.col(schema.name)
-        where = f'FROM {table} WHERE "time_ns" < ?'
+    for name in tables:
+        where = f'FROM {sql.col(name)} WHERE "time_ns" < ?'
         (n,) = one(con, f"SELECT count(*) {where}", [cutoff_ns]) or (0,)
         if n:
             run(con, f"DELETE {where}", [cutoff_ns])
-            stats.by_table[schema.name] = stats.by_table.get(schema.name, 0) + int(n)
-            deleted += int(n)
+            stats.by_table[name] = stats.by_table.get(name, 0) + int(n)
+            if name != ALERTS_TABLE:
+                deleted += int(n)
     return deleted
 
 
@@ -83,8 +105,10 @@ def _newest(con: duckdb.DuckDBPyConnection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def _oldest_fraction_cutoff(con: duckdb.DuckDBPyConnection, fraction: float) -> int | None:
-    union = " UNION ALL ".join(f'SELECT "time_ns" FROM {sql.col(s.name)}' for s in all_schemas())
+def _oldest_fraction_cutoff(
+    con: duckdb.DuckDBPyConnection, tables: list[str], fraction: float
+) -> int | None:
+    union = " UNION ALL ".join(f'SELECT "time_ns" FROM {sql.col(name)}' for name in tables)
     row = one(con, f"SELECT quantile_disc(time_ns, ?) FROM ({union})", [fraction])
     return None if row is None or row[0] is None else int(row[0])
 
@@ -104,11 +128,12 @@ def enforce(
     """
     stats.runs += 1
     changed = False
+    tables = _timed_tables(con)
     newest = _newest(con)
     if max_age_ns is not None and newest is not None:
-        n = _count_and_delete(con, newest - max_age_ns, stats)
-        stats.deleted_by_age += n
-        changed = n > 0
+        rows_before = sum(stats.by_table.values())
+        stats.deleted_by_age += _count_and_delete(con, tables, newest - max_age_ns, stats)
+        changed = sum(stats.by_table.values()) > rows_before
     if changed:
         run(con, "CHECKPOINT")
     used = used_bytes(con, path)
@@ -118,14 +143,14 @@ def enforce(
             if used <= high:
                 break
             fraction = min(1.0, max(0.05, 1 - (high * LOW_WATER / HIGH_WATER) / used))
-            cutoff = _oldest_fraction_cutoff(con, fraction)
+            cutoff = _oldest_fraction_cutoff(con, tables, fraction)
             if cutoff is None:
                 break
             # "<=" so a run of equal timestamps cannot stall the loop
-            n = _count_and_delete(con, cutoff + 1, stats)
-            stats.deleted_by_size += n
+            rows_before = sum(stats.by_table.values())
+            stats.deleted_by_size += _count_and_delete(con, tables, cutoff + 1, stats)
             run(con, "CHECKPOINT")
             used = used_bytes(con, path)
-            if n == 0:
+            if sum(stats.by_table.values()) == rows_before:
                 break
     stats.last_used_bytes = used

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from itertools import compress, count, repeat
 from operator import attrgetter, eq, floordiv, le, not_
 from typing import Any
@@ -158,6 +159,23 @@ class AggregateStage:
     @property
     def held_keys(self) -> int:
         return self._keys
+
+    def take_over(self, old_stages: Sequence[Any]) -> None:
+        """Carry open windows across a config reload when the aggregation is unchanged.
+
+        Called before the old stages' final flush: windows moved here are not emitted
+        early, so a reload that changes only filters, routes or rules leaves one summary
+        per key and window, not two. A changed aggregation (window, keys, gadgets …)
+        takes nothing: its windows could not be continued, and the old stage emits them.
+        """
+        for old in old_stages:
+            if not isinstance(old, AggregateStage) or old is self or old.cfg != self.cfg:
+                continue
+            old._drain()
+            self._windows, old._windows = old._windows, {}
+            self._keys, old._keys = old._keys, 0
+            self._watermark, old._watermark = old._watermark, {}
+            return
 
     # -- the stage --------------------------------------------------------------------
 
