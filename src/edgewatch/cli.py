@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from edgewatch.pipeline.runtime import Pipeline, RunResult, Runtime
     from edgewatch.reload import ConfigReloader
     from edgewatch.sources.base import Source
+    from edgewatch.web.server import Dashboard
 
 app = typer.Typer(
     name="edgewatch",
@@ -321,6 +322,27 @@ def _start_http(
     return server.start()
 
 
+def _start_dashboard(cfg: Config, pipeline: Pipeline) -> Dashboard | None:
+    """The dashboard on the agent's own store (``dashboard.enabled``), once it is open."""
+    if not cfg.dashboard.enabled:
+        return None
+    from edgewatch.cli_serve import announce_login
+    from edgewatch.web.agent import DashboardError, start_dashboard
+
+    try:
+        dash = start_dashboard(cfg, pipeline.sinks)
+    except DashboardError as exc:
+        err.print(f"dashboard: {exc}", style="red", markup=False, highlight=False)
+        pipeline.close()
+        raise typer.Exit(2) from None
+    if dash is not None:
+        logging.getLogger("edgewatch").info(
+            "dashboard on %s/ (live store %s)", dash.url, dash.settings.access.path
+        )
+        announce_login(dash)
+    return dash
+
+
 class _StatusWriter:
     """Writes the agent's figures to ``status.json`` every few seconds for ``status``.
 
@@ -479,6 +501,7 @@ def run(
             )
             raise typer.Exit(2)
     pipeline, filters = _build_or_exit(cfg, drain=once)
+    dashboard = _start_dashboard(cfg, pipeline)
     sources = build_sources(cfg, filters)
     runtime = _runtime(sources, pipeline, cfg)
     _install_signal_handlers(runtime)
@@ -497,6 +520,8 @@ def run(
     result = runtime.run()
     if reloader is not None:
         reloader.stop()
+    if dashboard is not None:
+        dashboard.stop()  # before the store closes: it reads through the store's connection
     try:
         pipeline.close()
     finally:

@@ -4,30 +4,51 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from edgewatch.cli import LogLevel, _load, _setup_logging, app, err
 from edgewatch.cli_store import DbOption, _default_db, _store_from
 
+if TYPE_CHECKING:
+    from edgewatch.web.server import Dashboard
+
+#: as in ``edgewatch.web.security`` (not imported here: starlette loads only to serve)
 TOKEN_ENV = "EDGEWATCH_WEB_TOKEN"
 
 
 def _token(token_file: Path | None) -> str | None:
     """The API token, from a file or the environment; never from the command line."""
-    if token_file is not None:
-        try:
-            text = token_file.read_text().strip()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {token_file}: {exc}", "--token-file") from None
-        if len(text) < 16:
-            raise typer.BadParameter("the token must be at least 16 characters", "--token-file")
-        return text
-    value = os.environ.get(TOKEN_ENV, "").strip()
-    if value and len(value) < 16:
-        raise typer.BadParameter(f"${TOKEN_ENV} must be at least 16 characters")
-    return value or None
+    from edgewatch.web.security import TokenError, read_token
+
+    try:
+        return read_token(token_file, os.environ)
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc), "--token-file" if token_file else None) from None
+
+
+def announce_login(dash: Dashboard) -> None:
+    """The one-time login link, when a token is needed, and a word on plain HTTP.
+
+    Printed, never logged: the link's key lets one browser in (once).
+    """
+    from edgewatch.web.security import is_loopback
+
+    login = dash.login_url()
+    if not login:
+        return
+    err.print(
+        "A token is required. Open this login link once in your browser "
+        f"(it works once):\n  {login}",
+        markup=False,
+        highlight=False,
+    )
+    if not is_loopback(dash.listener.host) and dash.listener.tls_cert is None:
+        err.print(
+            "[yellow]served without TLS: put it behind TLS (--tls-cert/--tls-key) "
+            "on an untrusted network[/yellow]"
+        )
 
 
 def serve_store(
@@ -71,19 +92,7 @@ def serve_store(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     err.print(f"[bold]edgewatch dashboard[/bold] on {dash.url}/  (store {db}; Ctrl+C stops)")
-    login = dash.login_url()
-    if login:
-        err.print(
-            "A token is required. Open this login link once in your browser "
-            f"(it works once):\n  {login}",
-            markup=False,
-            highlight=False,
-        )
-        if not is_loopback(host) and tls_cert is None:
-            err.print(
-                "[yellow]served without TLS: put it behind TLS (--tls-cert/--tls-key) "
-                "on an untrusted network[/yellow]"
-            )
+    announce_login(dash)
     dash.run()
 
 
@@ -135,7 +144,10 @@ def serve(
 
     Read-only: the store is opened read-only, only while pages are being looked at, so
     an agent can take it back when the dashboard is idle (DuckDB allows one writer or
-    many readers, not both). Listens on 127.0.0.1 unless told otherwise.
+    many readers, not both). While an agent writes the store, pages answer 503 (store
+    busy): for live data, turn on the agent's own dashboard instead ('dashboard:
+    {enabled: true}' in its config; same pages, served by 'edgewatch run'). Listens on
+    127.0.0.1 unless told otherwise.
 
     Examples:
 

@@ -336,6 +336,70 @@ class HttpConfig(_Strict):
         return v
 
 
+class DashboardConfig(_Strict):
+    """The web dashboard served by the agent itself: its store, live.
+
+    ``edgewatch serve`` cannot read a store while an agent writes it (DuckDB allows one
+    writing process or many reading ones, never both); served from inside the agent,
+    the dashboard reads through the writer's own database. Same pages, API and security
+    as ``edgewatch serve``.
+    """
+
+    enabled: bool = False
+    #: ``host:port``; loopback unless you open it, which needs ``token_file``. Port 0
+    #: takes any free port (logged at start).
+    listen: str = "127.0.0.1:8765"
+    #: a file holding the API token (16+ characters); a file, not a value, so the token
+    #: stays out of the config and the environment the agent's children inherit
+    token_file: Path | None = None
+    #: serve HTTPS with this certificate and its key (PEM files)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: the time limit of a KQL query
+    kql_timeout: Duration = dt.timedelta(seconds=60)
+    #: the store sink shown, by name (default: the first store sink)
+    store: str | None = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port (e.g. 127.0.0.1:8765)")
+        return v
+
+    @field_validator("kql_timeout")
+    @classmethod
+    def _positive(cls, v: dt.timedelta) -> dt.timedelta:
+        if v.total_seconds() < 0.1:
+            raise ValueError("a KQL time limit must be at least 0.1s")
+        return v
+
+    @model_validator(mode="after")
+    def _safe(self) -> DashboardConfig:
+        """The rules of ``edgewatch serve``: beyond loopback, a token is a must."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        if self.enabled and self.token_file is None:
+            from edgewatch.web.security import is_loopback  # the web stack, only when used
+
+            if not is_loopback(self.host):
+                raise ValueError(
+                    f"listening on {self.host} exposes the store beyond this machine: set "
+                    "token_file (a file holding a token of 16+ characters) or listen on "
+                    "127.0.0.1"
+                )
+        return self
+
+
 class DeadLetterConfig(_Strict):
     #: default ``<state_dir>/dead-letter.ndjson``; ``null`` keeps only the counters
     path: Path | None = None
@@ -378,6 +442,8 @@ class Config(_Strict):
     kubernetes: KubernetesConfig = KubernetesConfig()
     #: detection rules, threat intelligence, Sigma, and where alerts go
     detect: DetectConfig = DetectConfig()
+    #: the web dashboard on the agent's store, served by the agent (live data)
+    dashboard: DashboardConfig = DashboardConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -418,6 +484,32 @@ class Config(_Strict):
                     )
                 seen.add(item.name)
         return self
+
+    @model_validator(mode="after")
+    def _dashboard_has_a_store(self) -> Config:
+        if not self.dashboard.enabled:
+            return self
+        stores = [s.name for s in self.sinks if isinstance(s, StoreSinkConfig)]
+        if not stores:
+            raise ValueError(
+                "dashboard.enabled needs a sink of type store: the dashboard shows the store "
+                "the agent writes (add one under sinks, or set dashboard.enabled: false)"
+            )
+        wanted = self.dashboard.store
+        if wanted is not None and wanted not in stores:
+            raise ValueError(
+                f"dashboard.store {wanted!r} is not a store sink; store sinks: "
+                f"{', '.join(map(repr, stores))}"
+            )
+        return self
+
+    def dashboard_store(self) -> StoreSinkConfig | None:
+        """The store sink the dashboard shows (None: the dashboard is off)."""
+        if not self.dashboard.enabled:
+            return None
+        stores = [s for s in self.sinks if isinstance(s, StoreSinkConfig)]
+        wanted = self.dashboard.store
+        return next((s for s in stores if wanted in (None, s.name)), None)
 
     def dead_letter_path(self) -> Path | None:
         if not self.dead_letter.enabled:

@@ -50,6 +50,7 @@ RESTART_SECTIONS = (
     "dead_letter",
     "pipeline",
     "http",
+    "dashboard",
 )
 
 BuildStages = Callable[[Config, Stats], list[Stage]]

@@ -192,8 +192,14 @@ def prepare(
     since: dt.timedelta | None = None,
     now: dt.datetime | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    shared_instance: bool = False,
 ) -> None:
-    """Make a connection ready to hunt: IP functions, the view, settings locked."""
+    """Make a connection ready to hunt: IP functions, the view, settings locked.
+
+    The memory limit and the lock are settings of the whole database instance. With
+    ``shared_instance`` (a cursor of a writer's connection, in the writer's process)
+    both are left alone: they would bind the writer too.
+    """
     computer = get_meta(con, "node")
     if settings is None:
         settings = settings_from_json(get_meta(con, "container_log"), computer)
@@ -204,14 +210,16 @@ def prepare(
         moment = now or dt.datetime.now(dt.UTC)
         since_ns = int((moment - since).timestamp() * 1_000_000_000)
     functions.install(con)
-    run(con, f"SET memory_limit = '{memory_limit}'")
+    if not shared_instance:
+        run(con, f"SET memory_limit = '{memory_limit}'")
     run(con, view_sql(settings, since_ns))
     extensions.install(con, since_ns, settings.computer)  # ASIM and Defender views
     # what each query's own narrowed view is built from (see ``execute``)
     run(con, f"SET VARIABLE {_SETTINGS_VAR} = ?", [settings_to_json(settings)])
     run(con, f"SET VARIABLE {_COMPUTER_VAR} = ?", [settings.computer])
     run(con, f"SET VARIABLE {_SINCE_VAR} = ?", [since_ns])
-    lock_configuration(con)
+    if not shared_instance:
+        lock_configuration(con)
 
 
 def execute(

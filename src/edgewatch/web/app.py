@@ -246,7 +246,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         timeout = min(request.timeout_s or limit, limit)
         with store_errors(), access.hunting(wait_s=timeout) as con:
             try:
-                return kqlrun.run(con, request.query, timeout, request.max_rows)
+                return kqlrun.run(con, request.query, timeout, request.max_rows, access.check)
             except engine.HuntError as exc:
                 line, col = kqlrun.position(str(exc))
                 raise ApiError(400, str(exc), line, col) from None

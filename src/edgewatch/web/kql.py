@@ -1,7 +1,8 @@
 """The KQL endpoint's work: run a query the way ``edgewatch hunt`` does, as JSON.
 
 Same engine, same guards (one read-only SELECT, locked-down connection, time and
-memory limits). Errors keep the engine's message and add the KQL position it names
+memory limits; inside the agent, the shared store's checks instead of the lock and the
+memory limit). Errors keep the engine's message and add the KQL position it names
 as numbers, so the page can put the cursor on it.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from edgewatch.hunt import catalog, engine, output
 from edgewatch.web.models import HuntQueryInfo, KqlResult
+from edgewatch.web.readonly import ReadOnlyError
 
 _POSITION = re.compile(r"line (\d+), column (\d+)")
 
@@ -58,9 +61,25 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def run(con: Any, kql: str, timeout_s: float, max_rows: int) -> KqlResult:
-    """Run on a prepared hunting connection; raises ``engine.HuntError``."""
-    result = engine.execute(con, kql, timeout_s=timeout_s)
+def run(
+    con: Any,
+    kql: str,
+    timeout_s: float,
+    max_rows: int,
+    check: Callable[[str], None] | None = None,
+) -> KqlResult:
+    """Run on a prepared hunting connection; raises ``engine.HuntError``.
+
+    ``check`` sees the SQL translation before it runs and refuses it with
+    ``readonly.ReadOnlyError`` (the dashboard inside the agent: see ``readonly.py``).
+    """
+    translated = engine.translate_for(con, kql)
+    if check is not None:
+        try:
+            check(translated.sql)
+        except ReadOnlyError as exc:
+            raise engine.HuntError(f"this query cannot run here: {exc}") from None
+    result = engine.run_translated(con, translated, timeout_s=timeout_s)
     table = result.table
     shown = table.slice(0, max_rows)
     rows = [

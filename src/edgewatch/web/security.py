@@ -19,12 +19,16 @@ import hmac
 import ipaddress
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+#: where ``edgewatch serve`` also takes the token from (never from the command line)
+TOKEN_ENV = "EDGEWATCH_WEB_TOKEN"
+MIN_TOKEN_CHARS = 16
 COOKIE = "edgewatch_session"
 LOGIN_PATH = "/login"
 CSP = (
@@ -56,6 +60,31 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+class TokenError(ValueError):
+    """The token file cannot be read, or the token is too short to be one."""
+
+
+def read_token(token_file: Path | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The API token from a file, else from ``env[TOKEN_ENV]`` (None: no env lookup).
+
+    Never from a command line or a config value: both end up in ``ps`` and in logs.
+    """
+    if token_file is not None:
+        try:
+            text = token_file.read_text().strip()
+        except OSError as exc:
+            raise TokenError(f"cannot read {token_file}: {exc.strerror or exc}") from None
+        if len(text) < MIN_TOKEN_CHARS:
+            raise TokenError(
+                f"the token in {token_file} must be at least {MIN_TOKEN_CHARS} characters"
+            )
+        return text
+    value = (env or {}).get(TOKEN_ENV, "").strip()
+    if value and len(value) < MIN_TOKEN_CHARS:
+        raise TokenError(f"${TOKEN_ENV} must be at least {MIN_TOKEN_CHARS} characters")
+    return value or None
+
+
 @dataclass
 class Guard:
     """The access policy of one running dashboard."""
@@ -72,13 +101,18 @@ class Guard:
 
     @classmethod
     def for_bind(
-        cls, host: str, port: int, token: str | None, secure_cookie: bool = False
+        cls,
+        host: str,
+        port: int,
+        token: str | None,
+        secure_cookie: bool = False,
+        token_hint: str = f"--token-file or ${TOKEN_ENV}",
     ) -> Guard:
         """The policy for a bind address: beyond loopback, a token is a must."""
         if token is None and not is_loopback(host):
             raise ValueError(
                 f"binding to {host} exposes the store beyond this machine: give a token "
-                "(--token-file or $EDGEWATCH_WEB_TOKEN) or bind to 127.0.0.1"
+                f"({token_hint}) or bind to 127.0.0.1"
             )
         if token is not None:
             return cls(token=token, login_key=new_token(), secure_cookie=secure_cookie)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from edgewatch.web.app import ServeSettings, create_app
+from edgewatch.web.security import Guard
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Dashboard:
         self.app = create_app(settings)
         self.sock = bind(listener.host, listener.port)
         self.port = self.sock.getsockname()[1]
+        guard = settings.guard
+        if guard.token is None and guard.allowed_hosts and listener.port != self.port:
+            # bound to port 0: browsers name the port the system chose in the Host header
+            guard.allowed_hosts = Guard.for_bind(listener.host, self.port, None).allowed_hosts
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -69,6 +74,7 @@ class Dashboard:
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -83,11 +89,22 @@ class Dashboard:
         finally:
             self.app.state.access.close()
 
+    def _run_thread(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # e.g. a TLS key that does not load: told by start
+            self._error = exc
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="dashboard", daemon=True)
+        """Serve on a thread of its own; returns once requests are answered."""
+        self._thread = threading.Thread(target=self._run_thread, name="dashboard", daemon=True)
         self._thread.start()
         while not self.server.started and self._thread.is_alive():
             threading.Event().wait(0.02)
+        if not self.server.started:
+            self.sock.close()
+            why = f"{type(self._error).__name__}: {self._error}" if self._error else "see the log"
+            raise OSError(f"the dashboard did not start ({why})")
 
     def stop(self) -> None:
         self.server.should_exit = True
