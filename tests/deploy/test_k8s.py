@@ -353,6 +353,13 @@ def test_a_secret_written_into_the_config_is_refused(monkeypatch: pytest.MonkeyP
             "/var/log",
         ),
         (Mode.agent, "sources: [{type: ig, gadgets: [nope]}]\n", "sources[0].gadgets", "unknown"),
+        (
+            Mode.agent,
+            "sources: [{type: ig}]\nsinks: [{type: store, path: /var/lib/edgewatch/s.duckdb}]\n"
+            "dashboard: {enabled: true, listen: '0.0.0.0:8765', token_file: /run/t}\n",
+            "dashboard",
+            "port-forward",
+        ),
     ],
 )
 def test_configs_that_cannot_run_in_the_pod_are_refused(
@@ -363,6 +370,16 @@ def test_configs_that_cannot_run_in_the_pod_are_refused(
     problem = info.value.problems[0]
     assert problem.path == where
     assert says in problem.message
+
+
+def test_a_loopback_dashboard_is_reached_by_port_forward() -> None:
+    bundle = generate(
+        Mode.agent,
+        "sources: [{type: ig}]\nsinks: [{type: store, path: /var/lib/edgewatch/s.duckdb}]\n"
+        "dashboard: {enabled: true}\n",
+        "agent.yaml",
+    )
+    assert any("port-forward pod/" in note and "8765" in note for note in bundle.notes)
 
 
 def test_seed_daemonset_is_the_seeds_five_containers_pinned(all_bundles: dict[str, Bundle]) -> None:

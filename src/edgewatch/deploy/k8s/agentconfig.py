@@ -248,6 +248,34 @@ def _check_paths(cfg: Config, filename: str) -> None:
         raise ConfigError(problems)
 
 
+def _check_dashboard(cfg: Config, namespace: str, filename: str, notes: list[str]) -> None:
+    """The agent's own dashboard stays on the pod's loopback, reached by port-forward.
+
+    The manifests mount no token file or TLS key, and a Service in front of every
+    node's store is more exposure than looking at one node needs."""
+    dash = cfg.dashboard
+    if not dash.enabled:
+        return
+    host = dash.host.strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or dash.token_file is not None or dash.tls_cert is not None:
+        raise _problem(
+            filename,
+            "dashboard",
+            "in the pod, serve the dashboard on loopback (listen: 127.0.0.1:PORT, no "
+            "token_file or TLS files: the manifests mount none) and reach one node's store "
+            "with kubectl port-forward",
+        )
+    port = dash.port or 8765
+    notes.append(
+        f"the dashboard of a node's store: kubectl -n {namespace} port-forward "
+        f"pod/<the agent pod on that node> {port}, then http://127.0.0.1:{port}/"
+    )
+
+
 def _check_mode(cfg: Config, mode: Mode, filename: str) -> None:
     kinds = {type(s) for s in cfg.sources}
     if FileSourceConfig in kinds:
@@ -321,6 +349,7 @@ def prepare(
     cfg = validate_text(out, filename)
     _check_mode(cfg, mode, filename)
     _check_paths(cfg, filename)
+    _check_dashboard(cfg, namespace, filename, notes)
     required, optional = _env_refs(data)
     if required or optional:
         notes.append(
