@@ -6,7 +6,8 @@
 The corpus is ``tests/hunt/corpus`` (real Azure-Sentinel and Defender hunting queries
 and analytics rules, sources in its ``SOURCES``). It runs through ``edgewatch hunt
 --check``'s code over a store filled with simulated events of every attack scenario,
-with ``now()`` at the end of the simulation so the rules' ``ago()`` windows see it.
+with ``now()`` at the end of the simulation so the rules' ``ago()`` windows see it, and
+the corpus's own watchlists (``tests/hunt/corpus/watchlists``) for ``_GetWatchlist``.
 
 Reported: the share that runs (all, and the network/DNS/process queries alone), the
 blockers ranked, the rows each query returns, and time per query split into
@@ -31,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "hunt" / "corpus"
+#: the watchlists corpus rules read, as their Sentinel solution ships them
+WATCHLISTS = CORPUS / "watchlists"
 BEGIN, END = "<!-- content:begin -->", "<!-- content:end -->"
 #: Tables no IG gadget can honestly feed: a query that needs one is not a
 #: network/DNS/process query for this store, whatever else it reads.
@@ -55,10 +58,11 @@ def build_store(events: int, seed: int, tmp: Path) -> tuple[Path, dt.datetime]:
 
 def run_corpus(path: Path, now: dt.datetime, runs: int) -> dict[str, Any]:
     from edgewatch.hunt import check, engine
+    from edgewatch.hunt.watchlists import WatchlistSettings
     from edgewatch.store.database import open_store
 
     con = open_store(path, read_only=True)
-    engine.prepare(con)
+    engine.prepare(con, watchlists=WatchlistSettings(WATCHLISTS))
     queries = check.read_queries(CORPUS)
     translate: dict[str, list[float]] = {q.path: [] for q in queries}
     execute: dict[str, list[float]] = {q.path: [] for q in queries}
@@ -158,7 +162,8 @@ def section(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"- corpus: {summary.total} published queries in `tests/hunt/corpus` "
         "(sources, commits and licences in its `SOURCES`): Sentinel ASIM hunting queries and "
         "analytics rules for DNS, network sessions and processes, Sentinel's copies of "
-        "Defender queries, and Microsoft's Defender XDR hunting-query repository",
+        "Defender queries, and Microsoft's Defender XDR hunting-query repository; "
+        "`_GetWatchlist` reads the corpus's `watchlists` (as the Sentinel solution ships them)",
         f"- data: {args.events:,} simulated events (`edgewatch simulate`, seed {args.seed}, all "
         "attack scenarios), `now()` at the end of the simulation; "
         f"{args.runs} runs, times are medians",

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from edgewatch.cli import LogLevel, _load, _setup_logging, app, err
-from edgewatch.cli_store import DbOption, _default_db, _store_from
+from edgewatch.cli_store import DbOption, WatchlistsOption, _default_db, _store_from
 
 if TYPE_CHECKING:
+    from edgewatch.hunt.watchlists import WatchlistSettings
     from edgewatch.web.server import Dashboard
 
 #: as in ``edgewatch.web.security`` (not imported here: starlette loads only to serve)
@@ -62,6 +63,7 @@ def serve_store(
     tls_key: Path | None = None,
     timeout: float = 60.0,
     memory_limit: str = "2GB",
+    watchlists: WatchlistSettings | None = None,
 ) -> None:
     """Serve ``db`` until interrupted; prints where, and the login link when one is needed."""
     from edgewatch.web.app import ServeSettings
@@ -79,7 +81,9 @@ def serve_store(
         token = new_token()  # browsers log in with the one-time link below
     guard = Guard.for_bind(host, port, token, secure_cookie=tls_cert is not None)
     settings = ServeSettings(
-        access=AccessSettings(path=db, memory_limit=memory_limit, kql_timeout_s=timeout),
+        access=AccessSettings(
+            path=db, memory_limit=memory_limit, kql_timeout_s=timeout, watchlists=watchlists
+        ),
         guard=guard,
         status_path=status,
     )
@@ -138,6 +142,7 @@ def serve(
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB memory limit for the dashboard.")
     ] = "2GB",
+    watchlists: WatchlistsOption = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """A dashboard on the local store: traffic, DNS, TLS, processes, seccomp, alerts, KQL.
@@ -155,9 +160,13 @@ def serve(
 
         edgewatch serve -c /etc/edgewatch/agent.yaml
 
+        edgewatch serve --db store.duckdb --watchlists /etc/edgewatch/watchlists
+
         EDGEWATCH_WEB_TOKEN=$(cat /run/secrets/web) edgewatch serve --host 0.0.0.0
     """
     _setup_logging(log_level)
+    from edgewatch.hunt.watchlists import settings_for
+
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
     cfg = _load(config) if config else None
@@ -175,4 +184,5 @@ def serve(
         tls_key=tls_key,
         timeout=timeout,
         memory_limit=memory_limit,
+        watchlists=settings_for(watchlists, cfg.dashboard if cfg else None),
     )

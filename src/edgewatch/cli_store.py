@@ -40,6 +40,20 @@ DbOption = Annotated[
 ]
 
 
+WatchlistsOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--watchlists",
+        exists=True,
+        file_okay=False,
+        help="Directory of Sentinel watchlists for _GetWatchlist('alias'): <alias>.csv "
+        "each, first row the column names; an optional <alias>.yaml beside it says "
+        "'search_key: Column' (default: the first column). Default: the config's "
+        "dashboard.watchlists.",
+    ),
+]
+
+
 def _store_from(config: Config | None) -> StoreSinkConfig | None:
     if config is None:
         return None
@@ -190,13 +204,16 @@ def hunt(
         Optional[Path],  # noqa: UP045
         typer.Option("--config", "-c", help="Find the store through this config's store sink."),
     ] = None,
+    watchlists: WatchlistsOption = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Hunt in the local store with the KQL you would run in Sentinel.
 
     The store offers Azure's ContainerLogV2 table (LogMessage is IG's JSON, ContainerName
     ig-tcp, ig-dns, ig-sni, ig-exec, ig-seccomp …), so queries written for Log Analytics
-    run unchanged, offline. Queries are read-only and cannot touch files or the network.
+    run unchanged, offline. Queries are read-only and cannot touch files or the network;
+    Sentinel watchlists (_GetWatchlist('alias')) are CSV files read from --watchlists DIR
+    before the query runs.
 
     Examples:
 
@@ -209,6 +226,10 @@ def hunt(
         edgewatch hunt my-hunt.kql --since 24h -f csv > out.csv
 
         edgewatch hunt --check ./Hunting-Queries/ -f json
+
+        edgewatch hunt "_GetWatchlist('PenTestIPs') | take 5" --watchlists ./watchlists
+
+        edgewatch hunt pentest-allowed.kql --watchlists /etc/edgewatch/watchlists
     """
     _setup_logging(log_level)
     from edgewatch.hunt import catalog
@@ -226,16 +247,20 @@ def hunt(
             window = parse_duration(since)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
+    from edgewatch.hunt.watchlists import settings_for
+
+    cfg = _load(config) if config else None
+    watchlist_settings = settings_for(watchlists, cfg.dashboard if cfg else None)
     if check is not None:
         from edgewatch.hunt.check_cli import run_check
 
-        check_cfg = _store_from(_load(config)) if config else None
+        check_cfg = _store_from(cfg)
         check_db = db or (check_cfg.path if check_cfg else None) or _default_db()
-        raise typer.Exit(run_check(check, check_db, fmt, window, timeout))
+        raise typer.Exit(run_check(check, check_db, fmt, window, timeout, watchlist_settings))
     from edgewatch.hunt import engine, output
     from edgewatch.store.database import StoreError, open_store
 
-    store_cfg = _store_from(_load(config)) if config else None
+    store_cfg = _store_from(cfg)
     path = db or (store_cfg.path if store_cfg else None) or _default_db()
     try:
         con = open_store(path, read_only=True)
@@ -249,7 +274,7 @@ def hunt(
         con.close()
         raise typer.BadParameter(str(exc), param_hint="QUERY") from None
     try:
-        engine.prepare(con, since=window)
+        engine.prepare(con, since=window, watchlists=watchlist_settings)
         if show_sql:
             err.print(engine.translate(kql).sql, markup=False, highlight=False)
         result = engine.execute(con, kql, timeout_s=timeout)

@@ -359,6 +359,13 @@ class DashboardConfig(_Strict):
     kql_timeout: Duration = dt.timedelta(seconds=60)
     #: the store sink shown, by name (default: the first store sink)
     store: str | None = None
+    #: Sentinel watchlists for ``_GetWatchlist('alias')``: a directory of ``<alias>.csv``
+    #: files (``<alias>.yaml`` beside one may say ``search_key: Column``); also what
+    #: ``edgewatch hunt -c`` and ``edgewatch serve -c`` use. None: no watchlists
+    watchlists: Path | None = None
+    #: a watchlist file larger, or with more rows, is refused
+    watchlist_max_bytes: ByteSize = ByteSize(16 * 1024 * 1024)
+    watchlist_max_rows: int = Field(200_000, ge=1, le=10_000_000)
 
     @property
     def host(self) -> str:

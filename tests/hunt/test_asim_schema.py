@@ -363,5 +363,6 @@ def test_views_follow_the_hunt_window(events: list[Event], tmp_path: Path) -> No
         now=dt.datetime.fromtimestamp(last / 1e9, dt.UTC),
     )
     earliest = engine.execute(con, "ASimProcessEventLogs | summarize min(TimeGenerated)").table
-    assert earliest.column(0)[0].as_py().timestamp() >= last / 1e9 - 5.001
+    first = earliest.column(0)[0].as_py().replace(tzinfo=dt.UTC)  # naive datetimes are UTC
+    assert first.timestamp() >= last / 1e9 - 5.001
     con.close()

@@ -29,3 +29,21 @@ def test_an_older_store_gains_the_new_columns(tmp_path: Path) -> None:
     engine.prepare(con)
     rows = engine.execute(con, 'ContainerLogV2 | where ContainerName == "ig-tcp" | count')
     assert rows.table.to_pylist() == [{"Count": 1}]
+
+
+def test_a_second_connection_joins_a_locked_instance_in_utc(tmp_path: Path) -> None:
+    """Opening a store this process already hunts on (its configuration locked) works,
+    and cursors of any connection read times in UTC, whatever the machine's zone."""
+    path = tmp_path / "s.duckdb"
+    open_store(path).close()
+    first = open_store(path, read_only=True)
+    try:
+        engine.prepare(first)  # locks the instance's configuration
+        second = open_store(path, read_only=True)
+        try:
+            cur = second.cursor()
+            assert cur.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+        finally:
+            second.close()
+    finally:
+        first.close()

@@ -13,7 +13,9 @@ is translated and run on the store, and gets one verdict:
 * ``unknown table`` — it reads a table the node does not have (``SecurityEvent``,
   ``DeviceFileEvents``);
 * ``unknown function`` — it calls a function that is neither a Kusto built-in mapped
-  here nor one of the ASIM parsers (``_GetWatchlist``, an old parser name);
+  here nor one of the ASIM parsers (an old parser name);
+* ``missing watchlist`` — it reads a Sentinel watchlist (``_GetWatchlist('alias')``)
+  the watchlist directory does not hold, or no directory was given (``--watchlists``);
 * ``unsupported function`` / ``unsupported operator`` — valid Kusto this engine does not
   translate yet (``make-series``, ``series_decompose_anomalies``);
 * ``unknown column`` — a column the table does not have on this node;
@@ -39,6 +41,8 @@ import yaml
 from duckdb_kql import KqlSchemaError, KqlSyntaxError, KqlUnsupportedError
 
 from edgewatch.hunt import engine
+from edgewatch.hunt.extensions.watchlist import TABLE_PREFIX
+from edgewatch.hunt.watchlists import WatchlistError
 
 #: File suffixes read as one query each.
 KQL_SUFFIXES = frozenset({".kql", ".csl"})
@@ -227,6 +231,8 @@ def unknown_tables(con: duckdb.DuckDBPyConnection, kql: str) -> list[str]:
     known |= {name for (name,) in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
     missing: list[str] = []
     for name in refs:
+        if name.startswith(TABLE_PREFIX):
+            continue  # a watchlist: its own errors say what is wrong with it
         if name not in bound and name not in known and name not in missing:
             missing.append(name)
     return missing
@@ -236,6 +242,10 @@ def classify(exc: engine.HuntError) -> tuple[str, str]:
     """(status, reason) for a query that did not run."""
     cause = exc.__cause__
     message = str(exc)
+    if isinstance(cause, WatchlistError):
+        if cause.missing:
+            return "missing watchlist", cause.alias
+        return "error", message.splitlines()[0]
     if isinstance(cause, KqlSyntaxError):
         last = message.splitlines()[-1] if message else "syntax"
         return "parse error", " ".join(last.replace("\\n", " ").split())

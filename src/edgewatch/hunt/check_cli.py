@@ -9,8 +9,12 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgewatch.hunt.check import CheckInputError, Summary, Verdict, check, read_queries, summarize
+
+if TYPE_CHECKING:
+    from edgewatch.hunt.watchlists import WatchlistSettings
 
 #: exit status when the report was made (whatever share runs)
 OK = 0
@@ -24,8 +28,13 @@ def run_check(
     fmt: str,
     since: dt.timedelta | None,
     timeout_s: float,
+    watchlists: WatchlistSettings | None = None,
 ) -> int:
-    """Check every query under ``path`` against the store at ``db``; print the report."""
+    """Check every query under ``path`` against the store at ``db``; print the report.
+
+    ``watchlists``: where ``_GetWatchlist`` reads (None: such queries are reported as
+    ``missing watchlist``).
+    """
     from edgewatch.hunt import engine
     from edgewatch.store.database import StoreError, open_store
 
@@ -43,7 +52,7 @@ def run_check(
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
     try:
-        engine.prepare(con, since=since)
+        engine.prepare(con, since=since, watchlists=watchlists)
         verdicts = list(check(con, queries, timeout_s=timeout_s))
     finally:
         con.close()

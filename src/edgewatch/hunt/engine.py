@@ -10,6 +10,10 @@ the store or reach outside it:
   (``store/database.py``): no ``read_csv``, ``COPY``, ``ATTACH`` or extension loading;
 * a time limit interrupts the query from a timer thread.
 
+Sentinel watchlists (``_GetWatchlist('alias')``) are CSV files read by Python
+(``watchlists.py``) and handed to the connection as temp tables before translation;
+the engine itself still reads no file.
+
 Errors come back as :class:`HuntError` naming the place in the KQL text, never a SQL
 trace the user did not write.
 """
@@ -38,6 +42,7 @@ from duckdb_kql.translate import CLOCK_SLOT, clock
 from duckdb_kql.translate import to_sql as emit
 
 from edgewatch.hunt import extensions, functions
+from edgewatch.hunt.extensions.watchlist import readable
 from edgewatch.hunt.inline import inline_ctes
 from edgewatch.hunt.rewrite import (
     NARROW_VIEW,
@@ -47,6 +52,9 @@ from edgewatch.hunt.rewrite import (
     register_text_aggregates,
     rewrite,
 )
+from edgewatch.hunt.watchlists import WatchlistError, WatchlistSettings
+from edgewatch.hunt.watchlists import install as install_watchlists
+from edgewatch.hunt.watchlists import load as load_watchlists
 from edgewatch.store.containerlog import (
     HIDDEN_PREFIX,
     ContainerLogSettings,
@@ -159,7 +167,7 @@ def _translate(kql: str, *, now: dt.datetime | None, schema: Any) -> Translated:
             sql = str(emit(query, schema))
             params = {CLOCK_SLOT: active.moment} if active.used else {}
     except KqlError as exc:
-        raise HuntError(_kql_message(exc, kql)) from exc
+        raise HuntError(readable(_kql_message(exc, kql), kql)) from exc
     with contextlib.suppress(duckdb.Error):  # if DuckDB cannot print it back: the chain
         sql = inline_ctes(sql)
     if needs is not None and needs.columns is not None:
@@ -193,12 +201,14 @@ def prepare(
     now: dt.datetime | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     shared_instance: bool = False,
+    watchlists: WatchlistSettings | None = None,
 ) -> None:
     """Make a connection ready to hunt: IP functions, the view, settings locked.
 
     The memory limit and the lock are settings of the whole database instance. With
     ``shared_instance`` (a cursor of a writer's connection, in the writer's process)
-    both are left alone: they would bind the writer too.
+    both are left alone: they would bind the writer too. ``watchlists``: where
+    ``_GetWatchlist`` finds its CSV files (None: a query calling it is refused).
     """
     computer = get_meta(con, "node")
     if settings is None:
@@ -218,6 +228,7 @@ def prepare(
     run(con, f"SET VARIABLE {_SETTINGS_VAR} = ?", [settings_to_json(settings)])
     run(con, f"SET VARIABLE {_COMPUTER_VAR} = ?", [settings.computer])
     run(con, f"SET VARIABLE {_SINCE_VAR} = ?", [since_ns])
+    install_watchlists(con, watchlists)
     if not shared_instance:
         lock_configuration(con)
 
@@ -236,7 +247,17 @@ def execute(
 def translate_for(
     con: duckdb.DuckDBPyConnection, kql: str, *, now: dt.datetime | None = None
 ) -> Translated:
-    """``translate`` with the connection's tables, as ``join`` and ``union`` need."""
+    """``translate`` with the connection's tables, as ``join`` and ``union`` need.
+
+    The watchlists the query reads are loaded (or refreshed) first, so their columns
+    are among those tables.
+    """
+    try:
+        load_watchlists(con, kql)
+    except WatchlistError as exc:
+        raise HuntError(str(exc)) from exc
+    except KqlError as exc:  # a call whose alias is not a literal
+        raise HuntError(_kql_message(exc, kql)) from exc
     return translate(kql, now=now, schema=_join_schema(con))
 
 
@@ -274,7 +295,7 @@ def run_translated(
     except duckdb.InterruptException as exc:
         raise HuntError(f"the query ran longer than its time limit of {timeout_s:g} s") from exc
     except duckdb.Error as exc:
-        raise HuntError(_runtime_message(exc, translated.kql)) from exc
+        raise HuntError(readable(_runtime_message(exc, translated.kql), translated.kql)) from exc
     finally:
         timer.cancel()
 

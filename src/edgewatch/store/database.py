@@ -68,7 +68,7 @@ def open_store(
         raise StoreError(f"cannot open the store {path}: {text}") from exc
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
-    run(con, "SET TimeZone='UTC'")
+    _utc(con)
     if not read_only:
         run(con, f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
         for schema in all_schemas():
@@ -81,6 +81,20 @@ def open_store(
         open_store(path, threads=threads, memory_limit=memory_limit).close()
         return open_store(path, read_only=True, threads=threads, memory_limit=memory_limit)
     return con
+
+
+def _utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Times in UTC for this connection and the cursors made from it.
+
+    A second connection to a file this process has open joins the same database
+    instance; if a hunting connection has locked that instance's configuration, the
+    setting is already there to check rather than to set."""
+    try:
+        run(con, "SET GLOBAL TimeZone='UTC'")
+    except duckdb.InvalidInputException:
+        row = one(con, "SELECT current_setting('TimeZone')")
+        if row is None or row[0] != "UTC":
+            raise
 
 
 def _missing_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

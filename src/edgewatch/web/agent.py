@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgewatch.config import Config
+from edgewatch.hunt.watchlists import settings_for
 from edgewatch.web.app import ServeSettings
 from edgewatch.web.security import Guard, read_token
 from edgewatch.web.server import Dashboard, Listener
@@ -57,6 +58,7 @@ def start_dashboard(cfg: Config, sinks: Sequence[object]) -> Dashboard | None:
             path=Path(store_cfg.path),
             kql_timeout_s=options.kql_timeout.total_seconds(),
             shared=sink.writer.con,
+            watchlists=settings_for(None, options),
         ),
         guard=guard,
         status_path=cfg.state_dir / "status.json",

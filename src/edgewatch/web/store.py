@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 
 from edgewatch.hunt import engine
+from edgewatch.hunt.watchlists import WatchlistSettings
 from edgewatch.store.database import StoreBusyError, StoreError, open_store
 from edgewatch.store.schema import all_schemas
 from edgewatch.web import readonly
@@ -67,6 +68,8 @@ class AccessSettings:
     #: dashboard) instead of opening the file; memory_limit and threads are then the
     #: writer's, and idle_close_s does not apply
     shared: duckdb.DuckDBPyConnection | None = field(default=None, compare=False)
+    #: where the KQL page's ``_GetWatchlist`` reads (None: such queries are refused)
+    watchlists: WatchlistSettings | None = None
 
 
 class StoreAccess:
@@ -203,7 +206,10 @@ class StoreAccess:
         hunt = self._new_cursor(con, track=False)  # interrupted at close as ``_hunt``
         try:
             engine.prepare(
-                hunt, memory_limit=self.settings.memory_limit, shared_instance=self.shared
+                hunt,
+                memory_limit=self.settings.memory_limit,
+                shared_instance=self.shared,
+                watchlists=self.settings.watchlists,
             )
         except BaseException:
             hunt.close()

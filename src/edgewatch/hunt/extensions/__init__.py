@@ -3,7 +3,8 @@
 Three hooks for the engine: :func:`register` before translating (functions, named
 arguments, window functions, ``project-reorder``, the ``has_any`` fold), :func:`lower`
 in place of duckdb-kql's (the ASIM parsers as stored functions, the text fixes of
-``source.py``, the IR passes of ``rename.py`` and ``window.py``), and :func:`install`
+``source.py``, ``_GetWatchlist`` calls as the tables of ``watchlist.py``, the IR passes
+of ``rename.py`` and ``window.py``), and :func:`install`
 on each hunting connection (macros, the ASIM and Defender views). Everything else lives
 in the modules of this package, so the engine's own logic stays where it is.
 """
@@ -35,7 +36,7 @@ def lower(kql: str, entity_groups: Any, functions: Any, database: Any, clusters:
     from duckdb_kql import lower as kql_lower
     from duckdb_kql.stored_functions import parse_functions
 
-    from edgewatch.hunt.extensions import rename, source, window
+    from edgewatch.hunt.extensions import rename, source, watchlist, window
 
     base = dict(stored_functions(kql)[None])
     for database_name, defined in (functions or {}).items():
@@ -50,7 +51,7 @@ def lower(kql: str, entity_groups: Any, functions: Any, database: Any, clusters:
             registry = {**merged_base, None: {**base, **lifted}}
         return kql_lower.lower(text, entity_groups, registry, database, clusters)
 
-    text = source.fix_top_nested(source.fix_serialize(kql))
+    text = watchlist.rewrite(source.fix_top_nested(source.fix_serialize(kql)))
     query = source.lift_tabular_functions(text, attempt) if "let" in text else attempt(text, [])
     return window.rewrite(rename.drop_shadowed_aliases(rename.percentiles(query)))
 
