@@ -64,6 +64,7 @@ def store_settings(cfg: StoreSinkConfig, node: str) -> StoreSettings:
         path=cfg.path,
         max_age_ns=None if cfg.max_age is None else int(cfg.max_age.total_seconds() * 1e9),
         max_bytes=int(cfg.max_bytes),
+        memory_limit=int(cfg.memory_limit),
         node=node,
         container_log=ContainerLogSettings(
             container_names={**default_container_names(), **log_cfg.container_names},

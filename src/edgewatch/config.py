@@ -264,6 +264,11 @@ class StoreSinkConfig(_Strict):
     max_bytes: ByteSize = ByteSize(1024**3)
     #: events older than this (counted back from the newest) are deleted; null keeps all
     max_age: Duration | None = dt.timedelta(days=7)
+    #: what DuckDB may hold in memory for this store (its inserts, retention, and the
+    #: agent dashboard's queries, which share the instance); beyond it, it spills to
+    #: disk or fails the query. DuckDB's own default is 80% of the machine's memory,
+    #: too much for an agent beside the workloads it watches.
+    memory_limit: ByteSize = ByteSize(512 * 1024**2)
     container_log: ContainerLogConfig = ContainerLogConfig()
 
     @field_validator("max_bytes")
@@ -271,6 +276,13 @@ class StoreSinkConfig(_Strict):
     def _room_for_tables(cls, value: ByteSize) -> ByteSize:
         if value < 16 * 1024 * 1024:
             raise ValueError("a store needs at least 16MiB")
+        return value
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _room_for_a_row_group(cls, value: ByteSize) -> ByteSize:
+        if value < 64 * 1024 * 1024:
+            raise ValueError("a store needs a memory_limit of at least 64MiB")
         return value
 
 

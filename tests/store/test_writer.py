@@ -214,3 +214,21 @@ def test_writer_failure_reaches_the_caller(tmp_path: Path) -> None:
     writer.write("tcp", [TcpEvent(time_ns=1)])
     with pytest.raises(RuntimeError, match="store writer failed"):
         writer.flush()
+
+
+def test_the_configured_memory_limit_bounds_the_stores_duckdb(tmp_path: Path) -> None:
+    """DuckDB's default is 80% of the machine: the agent's store takes the configured cap."""
+    from edgewatch.agent import build_sink
+    from edgewatch.config import ConfigError, parse_config
+
+    cfg = parse_config(
+        f"sinks: [{{type: store, path: {tmp_path / 's.duckdb'}, memory_limit: 128MiB}}]\n"
+    )
+    sink = build_sink(cfg.sinks[0], "node-a")
+    try:
+        (limit,) = sink.writer.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert limit == "128.0 MiB"
+    finally:
+        sink.close()
+    with pytest.raises(ConfigError, match="memory_limit"):
+        parse_config(f"sinks: [{{type: store, path: {tmp_path}/t.duckdb, memory_limit: 1MiB}}]\n")

@@ -66,6 +66,8 @@ class StoreSettings:
     threads: int | None = 1
     #: how the store's ContainerLogV2 view describes the collecting container
     container_log: ContainerLogSettings = field(default_factory=ContainerLogSettings)
+    #: bytes DuckDB may hold for this store (None: DuckDB's default, 80% of memory)
+    memory_limit: int | None = None
 
 
 @dataclass
@@ -83,7 +85,11 @@ class StoreWriter:
         if settings.max_bytes is not None and settings.max_bytes < retention.MIN_BYTES:
             raise ValueError(f"store max_bytes must be at least {retention.MIN_BYTES // 2**20} MiB")
         self.settings = settings
-        self.con = open_store(settings.path, threads=settings.threads)
+        self.con = open_store(
+            settings.path,
+            threads=settings.threads,
+            memory_limit=None if settings.memory_limit is None else f"{settings.memory_limit}B",
+        )
         if settings.node:
             set_meta(self.con, "node", settings.node)
         set_meta(self.con, "container_log", settings_to_json(settings.container_log))
