@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -271,18 +272,13 @@ class StoreSinkConfig(_Strict):
     memory_limit: ByteSize = ByteSize(512 * 1024**2)
     container_log: ContainerLogConfig = ContainerLogConfig()
 
-    @field_validator("max_bytes")
+    @field_validator("max_bytes", "memory_limit")
     @classmethod
-    def _room_for_tables(cls, value: ByteSize) -> ByteSize:
-        if value < 16 * 1024 * 1024:
-            raise ValueError("a store needs at least 16MiB")
-        return value
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _room_for_a_row_group(cls, value: ByteSize) -> ByteSize:
-        if value < 64 * 1024 * 1024:
-            raise ValueError("a store needs a memory_limit of at least 64MiB")
+    def _at_least(cls, value: ByteSize, info: ValidationInfo) -> ByteSize:
+        """Room for the empty tables on disk; for a row group's insert in memory."""
+        least = {"max_bytes": 16, "memory_limit": 64}[str(info.field_name)]
+        if value < least * 1024 * 1024:
+            raise ValueError(f"a store needs a {info.field_name} of at least {least}MiB")
         return value
 
 
