@@ -20,7 +20,7 @@ import pytest
 from edgewatch.agent import build_pipeline
 from edgewatch.config import load_config
 from edgewatch.pipeline.batch import EventBatch
-from edgewatch.pipeline.runtime import Runtime
+from edgewatch.pipeline.runtime import Pipeline, Runtime
 from edgewatch.reload import ConfigReloader
 from edgewatch.sources.base import Emit, RawBatch
 from tests.conftest import ig_lines
@@ -107,13 +107,18 @@ def write_config(path: Path, drop: str) -> None:
     path.write_text(CONFIG.format(state=path.parent / "state", drop=drop))
 
 
-def test_filters_switch_between_two_batches_and_nothing_is_lost(tmp_path: Path) -> None:
+def _reloading(tmp_path: Path) -> tuple[Path, Collect, Pipeline, ConfigReloader]:
+    """An agent config keeping namespace ns-a, its pipeline and a reloader watching it."""
     path = tmp_path / "agent.yaml"
     write_config(path, "ns-a")
     config = load_config(path)
     sink = Collect()
     pipeline, _ = build_pipeline(config, sinks=[sink])
-    reloader = ConfigReloader(path, config, pipeline, poll_interval=3600)
+    return path, sink, pipeline, ConfigReloader(path, config, pipeline, poll_interval=3600)
+
+
+def test_filters_switch_between_two_batches_and_nothing_is_lost(tmp_path: Path) -> None:
+    path, sink, pipeline, reloader = _reloading(tmp_path)
 
     def change_config() -> None:
         write_config(path, "ns-b")
@@ -156,12 +161,7 @@ def test_filters_switch_between_two_batches_and_nothing_is_lost(tmp_path: Path) 
 def test_an_invalid_config_is_refused_and_the_old_one_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "agent.yaml"
-    write_config(path, "ns-a")
-    config = load_config(path)
-    sink = Collect()
-    pipeline, _ = build_pipeline(config, sinks=[sink])
-    reloader = ConfigReloader(path, config, pipeline, poll_interval=3600)
+    path, sink, pipeline, reloader = _reloading(tmp_path)
     old_stages = list(pipeline.stages)
 
     path.write_text(path.read_text() + "filterz: {}\n")
@@ -181,12 +181,8 @@ def test_an_invalid_config_is_refused_and_the_old_one_kept(
 def test_sections_that_need_a_restart_are_named_and_the_rest_applies(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "agent.yaml"
-    write_config(path, "ns-a")
-    config = load_config(path)
-    sink = Collect()
-    pipeline, _ = build_pipeline(config, sinks=[sink])
-    reloader = ConfigReloader(path, config, pipeline, poll_interval=3600)
+    path, sink, pipeline, reloader = _reloading(tmp_path)
+    running = reloader.config
 
     write_config(path, "ns-c")
     path.write_text(path.read_text().replace("sinks: []", "sinks: [{type: stdout}]"))
@@ -195,7 +191,7 @@ def test_sections_that_need_a_restart_are_named_and_the_rest_applies(
         reloader.apply_pending()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("sinks take effect after a restart" in w for w in warnings)
-    assert reloader.config.sinks == config.sinks  # still the running ones
+    assert reloader.config.sinks == running.sinks  # still the running ones
     assert reloader.config.filters.exclude.namespaces == ["ns-c"]
     pipeline.handle(RawBatch([tcp_line(i) for i in range(3)], "s"))
     assert sorted(ns for _, ns in sink.seen) == ["ns-a", "ns-b"]

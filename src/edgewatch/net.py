@@ -1,4 +1,5 @@
-"""IP address classification, cached: the same few thousand addresses recur all day."""
+"""IP address classification, cached: the same few thousand addresses recur all day; and
+the check of configured networks."""
 
 from __future__ import annotations
 
@@ -50,3 +51,14 @@ def is_loopback(addr: str) -> bool:
 
 def is_public(addr: str) -> bool:
     return classify(addr) == "public"
+
+
+def check_networks(values: list[str], example: str) -> list[str]:
+    """``values`` if each is an IP network (host bits allowed), else a ValueError naming
+    the first that is not, with ``example`` of what one looks like. For config fields."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not {example}: {exc}") from None
+    return values

@@ -36,6 +36,18 @@ CTX: dict[str, Any] = {
     "uid": 1000,
     "user": "app",
 }
+#: the TCP events' process: python3 under sh, from the pod's address
+PYTHON_TCP: dict[str, Any] = {
+    **CTX,
+    "pid": 101,
+    "tid": 101,
+    "ppid": 100,
+    "comm": "python3",
+    "pcomm": "sh",
+    "src_addr": "10.244.1.37",
+    "ip_version": 4,
+    "proto": "TCP",
+}
 
 
 def _exec(
@@ -125,68 +137,36 @@ def events() -> list[Event]:
     )
     connect = TcpEvent(
         time_ns=T0 + 3 * S,
-        **CTX,
-        pid=101,
-        tid=101,
-        ppid=100,
-        comm="python3",
-        pcomm="sh",
-        src_addr="10.244.1.37",
+        **PYTHON_TCP,
         src_port=51000,
         dst_addr="203.0.113.7",
         dst_port=443,
-        ip_version=4,
-        proto="TCP",
         type="connect",
     )
     refused = TcpEvent(
         time_ns=T0 + 4 * S,
-        **CTX,
-        pid=101,
-        tid=101,
-        ppid=100,
-        comm="python3",
-        pcomm="sh",
-        src_addr="10.244.1.37",
+        **PYTHON_TCP,
         src_port=51001,
         dst_addr="198.51.100.9",
         dst_port=8443,
-        ip_version=4,
-        proto="TCP",
         type="connect",
         error="ECONNREFUSED",
         error_raw=111,
     )
     accept = TcpEvent(
         time_ns=T0 + 5 * S,
-        **CTX,
-        pid=101,
-        tid=101,
-        ppid=100,
-        comm="python3",
-        pcomm="sh",
-        src_addr="10.244.1.37",
+        **PYTHON_TCP,
         src_port=8080,
         dst_addr="10.244.2.5",
         dst_port=39000,
-        ip_version=4,
-        proto="TCP",
         type="accept",
     )
     close = TcpEvent(
         time_ns=T0 + 6 * S,
-        **CTX,
-        pid=101,
-        tid=101,
-        ppid=100,
-        comm="python3",
-        pcomm="sh",
-        src_addr="10.244.1.37",
+        **PYTHON_TCP,
         src_port=51000,
         dst_addr="203.0.113.7",
         dst_port=443,
-        ip_version=4,
-        proto="TCP",
         type="close",
     )
     hello = SniEvent(

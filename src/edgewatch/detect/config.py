@@ -15,10 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgewatch.net import check_networks
 
 
 class _Strict(BaseModel):
@@ -34,12 +35,7 @@ class EgressPolicyConfig(_Strict):
     @field_validator("cidrs")
     @classmethod
     def _cidrs(cls, v: list[str]) -> list[str]:
-        for c in v:
-            try:
-                ipaddress.ip_network(c, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{c!r} is not a network like 20.0.0.0/8: {exc}") from None
-        return v
+        return check_networks(v, "a network like 20.0.0.0/8")
 
 
 class AlertOutputsConfig(_Strict):

@@ -17,6 +17,7 @@ import fnmatch
 import ipaddress
 import operator
 import re
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ class Context:
 Check = Callable[[Any], str | None]
 
 
-class Detector:
+class Detector(ABC):
     """Base: ``columns`` the check reads, ``families`` it applies to, ``check`` itself."""
 
     columns: frozenset[str] = frozenset()
@@ -189,8 +190,9 @@ class Detector:
         """False when the check could never fire (nothing configured): the rule is skipped."""
         return True
 
-    def check(self, e: Any) -> str | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, e: Any) -> str | None:
+        """Why ``e`` is a hit (the alert's detail), or None."""
 
 
 def _dst_name(e: Any, ctx: Context) -> str | None:

@@ -35,29 +35,33 @@ from edgewatch.events import sql
 NETWORK = "DeviceNetworkEvents"
 PROCESS = "DeviceProcessEvents"
 
+#: The initiating process's file hashes, version info, account and token: unknown to IG.
+_INITIATING_UNKNOWN = (
+    "InitiatingProcessSHA1",
+    "InitiatingProcessSHA256",
+    "InitiatingProcessMD5",
+    "InitiatingProcessVersionInfoCompanyName",
+    "InitiatingProcessVersionInfoProductName",
+    "InitiatingProcessVersionInfoProductVersion",
+    "InitiatingProcessVersionInfoInternalFileName",
+    "InitiatingProcessVersionInfoOriginalFileName",
+    "InitiatingProcessVersionInfoFileDescription",
+    "InitiatingProcessAccountDomain",
+    "InitiatingProcessAccountSid",
+    "InitiatingProcessAccountUpn",
+    "InitiatingProcessAccountObjectId",
+    "InitiatingProcessIntegrityLevel",
+    "InitiatingProcessTokenElevation",
+)
+_REMOTE_SESSION_UNKNOWN = (
+    "InitiatingProcessRemoteSessionDeviceName",
+    "InitiatingProcessRemoteSessionIP",
+    "AppGuardContainerId",
+)
+
 #: Text columns IG cannot fill, per table: present and empty.
 UNKNOWN_TEXT: dict[str, tuple[str, ...]] = {
-    NETWORK: (
-        "DeviceId",
-        "InitiatingProcessSHA1",
-        "InitiatingProcessSHA256",
-        "InitiatingProcessMD5",
-        "InitiatingProcessVersionInfoCompanyName",
-        "InitiatingProcessVersionInfoProductName",
-        "InitiatingProcessVersionInfoProductVersion",
-        "InitiatingProcessVersionInfoInternalFileName",
-        "InitiatingProcessVersionInfoOriginalFileName",
-        "InitiatingProcessVersionInfoFileDescription",
-        "InitiatingProcessAccountDomain",
-        "InitiatingProcessAccountSid",
-        "InitiatingProcessAccountUpn",
-        "InitiatingProcessAccountObjectId",
-        "InitiatingProcessIntegrityLevel",
-        "InitiatingProcessTokenElevation",
-        "InitiatingProcessRemoteSessionDeviceName",
-        "InitiatingProcessRemoteSessionIP",
-        "AppGuardContainerId",
-    ),
+    NETWORK: ("DeviceId", *_INITIATING_UNKNOWN, *_REMOTE_SESSION_UNKNOWN),
     PROCESS: (
         "DeviceId",
         "SHA1",
@@ -75,26 +79,10 @@ UNKNOWN_TEXT: dict[str, tuple[str, ...]] = {
         "AccountSid",
         "AccountUpn",
         "AccountObjectId",
-        "InitiatingProcessSHA1",
-        "InitiatingProcessSHA256",
-        "InitiatingProcessMD5",
-        "InitiatingProcessVersionInfoCompanyName",
-        "InitiatingProcessVersionInfoProductName",
-        "InitiatingProcessVersionInfoProductVersion",
-        "InitiatingProcessVersionInfoInternalFileName",
-        "InitiatingProcessVersionInfoOriginalFileName",
-        "InitiatingProcessVersionInfoFileDescription",
-        "InitiatingProcessAccountDomain",
-        "InitiatingProcessAccountSid",
-        "InitiatingProcessAccountUpn",
-        "InitiatingProcessAccountObjectId",
-        "InitiatingProcessIntegrityLevel",
-        "InitiatingProcessTokenElevation",
+        *_INITIATING_UNKNOWN,
         "InitiatingProcessSignerType",
         "InitiatingProcessSignatureStatus",
-        "InitiatingProcessRemoteSessionDeviceName",
-        "InitiatingProcessRemoteSessionIP",
-        "AppGuardContainerId",
+        *_REMOTE_SESSION_UNKNOWN,
     ),
 }
 #: Non-text columns IG cannot fill (name, DuckDB type): present and null.

@@ -12,13 +12,13 @@ Kept out of ``config.py`` (which imports it) so the stages own their settings.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from edgewatch.cost.prices import PriceTable
 from edgewatch.events.registry import lookup
+from edgewatch.net import check_networks
 from edgewatch.units import parse_duration
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
@@ -61,12 +61,7 @@ class EnrichConfig(_Strict):
     @field_validator("cluster_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a CIDR (e.g. 10.244.0.0/16): {exc}") from None
-        return value
+        return check_networks(value, "a CIDR (e.g. 10.244.0.0/16)")
 
 
 #: What a summary keeps as its key, per gadget family: everything the bundled hunts group

@@ -500,28 +500,24 @@ class CustomLayout:
     # -- conversion ---------------------------------------------------------------------
 
     def records(self, events: list[Event]) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for event_type, group in group_by_type(events):
-            shape = record_shape(event_type)
-            stream = self.stream_for(shape.family)
-            converted = shape.convert(group)
-            bucket = out.get(stream)
-            if bucket is None:
-                out[stream] = converted
-            else:
-                bucket.extend(converted)
-        return out
+        return self._per_stream(events, attrgetter("convert"))
 
     def encoded(self, events: list[Event]) -> dict[str, list[bytes]]:
         """As ``records``, each record already encoded as compact JSON."""
-        out: dict[str, list[bytes]] = {}
+        return self._per_stream(events, attrgetter("encode"))
+
+    def _per_stream(
+        self, events: list[Event], how: Callable[[RecordShape], Callable[[list[Event]], list[Any]]]
+    ) -> dict[str, list[Any]]:
+        """Each event type's group made into records by ``how(shape)``, per stream."""
+        out: dict[str, list[Any]] = {}
         for event_type, group in group_by_type(events):
             shape = record_shape(event_type)
             stream = self.stream_for(shape.family)
-            encoded = shape.encode(group)
+            made = how(shape)(group)
             bucket = out.get(stream)
             if bucket is None:
-                out[stream] = encoded
+                out[stream] = made
             else:
-                bucket.extend(encoded)
+                bucket.extend(made)
         return out
